@@ -1,0 +1,54 @@
+# CrossLogic control plane — the single entry point. Every target installs what it needs.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# Node.js 24 (fetched into .tools/ when the machine's is older) runs the TypeScript sources directly.
+export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
+NODE := node
+TESTENV := $(NODE) testenv/src/cli.ts
+DEV_DIR := .dev
+
+UNIT_TESTS := '*/test/unit/**/*.test.ts'
+INTEGRATION_TESTS := '*/test/integration/**/*.test.ts'
+E2E_TESTS := 'e2e/**/*.test.ts'
+NODE_TEST := $(NODE) --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000
+
+.PHONY: help deps control-plane dev dev-up dev-down test test-unit test-integration test-e2e lint typecheck check
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+deps: ## Install what the project needs (Debian packages, Node.js 24, npm packages, control-plane binaries)
+	@bash scripts/install-deps.sh
+	@bash testenv/scripts/build-control-plane.sh >/dev/null
+
+control-plane: deps ## Build (once) etcd, kube-apiserver and kubectl from Go modules; print their directory
+	@bash testenv/scripts/build-control-plane.sh
+
+dev: deps ## Run the whole system locally in the foreground; Ctrl-C stops it all
+	@$(TESTENV) dev --dir $(DEV_DIR)
+
+dev-up: deps ## Start the whole system detached (writes .dev/env, .dev/kubeconfig, .dev/logs/)
+	@$(TESTENV) up --dir $(DEV_DIR)
+
+dev-down: ## Stop what dev-up started
+	@if [ -x .tools/node/bin/node ] || command -v node >/dev/null; then $(TESTENV) down --dir $(DEV_DIR); fi
+
+typecheck: deps ## Type-check every workspace
+	@npx tsc -p tsconfig.json
+
+lint: deps ## Lint every workspace
+	@npx eslint --max-warnings=0 .
+
+check: typecheck lint ## Static checks
+
+test-unit: deps ## Unit tests (no services)
+	@$(NODE_TEST) $(UNIT_TESTS)
+
+test-integration: deps ## Integration tests against a throwaway local API server, PostgreSQL and Redis
+	@$(TESTENV) exec -- $(NODE_TEST) $(INTEGRATION_TESTS)
+
+test: deps check ## Every test tier (what CI runs): static checks, unit, integration, e2e
+	@$(TESTENV) exec -- $(NODE_TEST) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(wildcard e2e/*.test.ts)

@@ -1,0 +1,91 @@
+/**
+ * The gateway config: the one contract between operator and gateway. The operator renders one
+ * document per Environment into a Secret in the gateway's namespace (label
+ * `crosslogic.ai/gateway-config=true`, data key `config.json`); standalone gateways read the same
+ * documents from a directory (`*.json`). Every value is resolved (plan defaults applied), so the
+ * gateway needs no knowledge of plans or of the CRDs.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import "./formats.ts";
+
+export const GATEWAY_CONFIG_API_VERSION = "gateway.crosslogic.ai/v1";
+export const GATEWAY_CONFIG_LABEL = "crosslogic.ai/gateway-config";
+export const GATEWAY_CONFIG_DATA_KEY = "config.json";
+/** Redis pub/sub channel on which revocations are broadcast to every gateway replica. */
+export const REVOCATION_CHANNEL = "crosslogic:revocations";
+
+const Name = Type.String({ minLength: 1, maxLength: 253 });
+const PerMinute = Type.Integer({ minimum: 0, description: "Per minute; 0 means unlimited." });
+
+export const Limits = Type.Object({
+  requestsPerMinute: PerMinute,
+  tokensPerMinute: PerMinute,
+});
+
+export const KeyEntry = Type.Object({
+  /** SHA-256 of the full key, lowercase hex. */
+  hash: Type.String({ pattern: "^[0-9a-f]{64}$" }),
+  prefix: Type.String({ pattern: "^clsk_(live|test)_[0-9a-f]{8}$" }),
+  /** The ApiKey object's name. */
+  name: Name,
+  role: Type.Union([Type.Literal("admin"), Type.Literal("developer"), Type.Literal("read-only")]),
+  /** RFC 3339; after it the key is refused (also used for a rotated key's grace period). */
+  expiresAt: Type.Optional(Type.String({ format: "date-time" })),
+  /** Allowed models; absent means every model of the environment. */
+  models: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  limits: Type.Object({
+    requestsPerMinute: PerMinute,
+    tokensPerMinute: PerMinute,
+    concurrency: Type.Integer({ minimum: 1, maximum: 10_000 }),
+  }),
+});
+
+export const Backend = Type.Union([
+  Type.Object({ url: Type.String({ pattern: "^https?://" }) }),
+  Type.Object({ service: Type.Object({ name: Name, namespace: Name, port: Type.Integer({ minimum: 1, maximum: 65535 }) }) }),
+]);
+
+export const Route = Type.Object({
+  model: Type.String({ minLength: 1 }),
+  nodePool: Type.Optional(Type.String()),
+  backend: Backend,
+});
+
+export const GatewayConfig = Type.Object({
+  apiVersion: Type.Literal(GATEWAY_CONFIG_API_VERSION),
+  kind: Type.Literal("GatewayConfig"),
+  tenant: Type.Object({
+    name: Name,
+    plan: Type.String(),
+    suspended: Type.Boolean(),
+    limits: Limits,
+  }),
+  environment: Type.Object({
+    name: Name,
+    namespace: Name,
+    tier: Type.Union([Type.Literal("development"), Type.Literal("staging"), Type.Literal("production")]),
+    hostnames: Type.Array(Type.String()),
+    limits: Limits,
+    cors: Type.Object({ allowedOrigins: Type.Array(Type.String()) }),
+  }),
+  routes: Type.Array(Route),
+  keys: Type.Array(KeyEntry),
+});
+
+export type GatewayConfig = Static<typeof GatewayConfig>;
+export type GatewayKeyEntry = Static<typeof KeyEntry>;
+export type GatewayRoute = Static<typeof Route>;
+
+const compiled = TypeCompiler.Compile(GatewayConfig);
+
+/** Validates a parsed document; returns every problem found, as `path: message` lines. */
+export function validateGatewayConfig(doc: unknown): { ok: true; value: GatewayConfig } | { ok: false; errors: string[] } {
+  if (compiled.Check(doc)) return { ok: true, value: doc };
+  return { ok: false, errors: [...compiled.Errors(doc)].slice(0, 20).map((e) => `${e.path || "/"}: ${e.message}`) };
+}
+
+/** The name of the Secret (in the gateway namespace) holding an Environment's gateway config. */
+export function gatewayConfigSecretName(namespace: string, environment: string): string {
+  return `gwcfg-${namespace}-${environment}`.slice(0, 253);
+}
