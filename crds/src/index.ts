@@ -1,2 +1,4 @@
 export * from "./api-key.ts";
+export * from "./audit.ts";
 export * from "./gateway-config.ts";
+export * from "./usage.ts";
