@@ -1,4 +1,5 @@
 export * from "./api-key.ts";
 export * from "./audit.ts";
 export * from "./gateway-config.ts";
+export * from "./labels.ts";
 export * from "./usage.ts";
