@@ -20,6 +20,13 @@ command -v go >/dev/null || fail "Go is not installed; install Go >= $(sed -n 's
 if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" && -d "$out/cert-manager-crds" ]]; then
   echo "$out"; exit 0
 fi
+mkdir -p "$(dirname "$out")"
+# One build at a time (tests and make targets may call this concurrently).
+exec 9>"$(dirname "$out")/.build.lock"
+if ! flock -n 9; then say "waiting for another build of the control plane to finish…"; flock 9; fi
+if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" && -d "$out/cert-manager-crds" ]]; then
+  echo "$out"; exit 0
+fi
 mkdir -p "$out.tmp"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 
