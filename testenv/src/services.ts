@@ -110,6 +110,7 @@ export async function startRedis(opts: ServiceOptions): Promise<Service> {
   const url = `redis://127.0.0.1:${port}`;
   await waitUntilReady(proc, async () => {
     const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    redis.on("error", () => {}); // not up yet: the poll tries again
     try { await redis.connect(); return (await redis.ping()) === "PONG"; } finally { redis.disconnect(); }
   }, 15_000);
   return {
