@@ -50,5 +50,12 @@ test-unit: deps ## Unit tests (no services)
 test-integration: deps ## Integration tests against a throwaway local API server, PostgreSQL and Redis
 	@$(TESTENV) exec -- $(NODE_TEST) $(INTEGRATION_TESTS)
 
-test: deps check ## Every test tier (what CI runs): static checks, unit, integration, e2e
+test: deps check verify ## Every test tier (what CI runs): static checks, unit, integration, e2e
 	@$(TESTENV) exec -- $(NODE_TEST) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(wildcard e2e/*.test.ts)
+
+.PHONY: generate verify
+generate: ## Regenerate the CRD YAML (crds/generated, charts/crosslogic/crds) from the TypeBox schemas in crds/src
+	@$(NODE) crds/scripts/generate.ts
+
+verify: ## Fail if generated files (CRD YAML, chart CRDs) are stale; fix with `make generate`
+	@$(NODE) crds/scripts/generate.ts --check
