@@ -53,6 +53,14 @@ test-integration: deps ## Integration tests against a throwaway local API server
 test: deps check verify ## Every test tier (what CI runs): static checks, unit, integration, e2e
 	@$(TESTENV) exec -- $(NODE_TEST) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(wildcard e2e/*.test.ts)
 
+.PHONY: migrate db-verify
+migrate: deps ## Apply pending database migrations to DATABASE_URL (or .dev/env's), offline
+	@if [ -z "$${DATABASE_URL:-}" ] && [ -f $(DEV_DIR)/env ]; then set -a; . ./$(DEV_DIR)/env; set +a; fi; \
+	  $(NODE) --no-warnings prisma/src/cli.ts migrate
+
+db-verify: deps ## Fail if prisma/schema.prisma, prisma/migrations and the committed Prisma client disagree
+	@$(TESTENV) exec -- $(NODE) --no-warnings prisma/src/cli.ts check
+
 .PHONY: generate verify
 generate: ## Regenerate the CRD YAML (crds/generated, charts/crosslogic/crds) from the TypeBox schemas in crds/src
 	@$(NODE) crds/scripts/generate.ts

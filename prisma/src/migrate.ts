@@ -38,13 +38,16 @@ export function pgConfig(url: string): { host: string; port: number; user: strin
  * PrismaPg's own shadow database drops the database before closing its pool (PostgreSQL refuses:
  * "being accessed by other users"). This factory closes the pool first and drops with FORCE.
  */
-function migrationAdapterFactory(url: string): SqlMigrationAwareDriverAdapterFactory {
+function migrationAdapterFactory(url: string, opened: SqlDriverAdapter[]): SqlMigrationAwareDriverAdapterFactory {
   const config = pgConfig(url);
-  const main = new PrismaPg(config);
   return {
-    provider: main.provider,
-    adapterName: main.adapterName,
-    connect: () => main.connect(),
+    provider: "postgres",
+    adapterName: "@prisma/adapter-pg",
+    async connect() {
+      const adapter = await connectAdapter(config);
+      opened.push(adapter);
+      return adapter;
+    },
     async connectToShadowDb(): Promise<SqlDriverAdapter> {
       const name = `prisma_shadow_${crypto.randomUUID().replaceAll("-", "")}`;
       const admin = async (sql: string) => {
@@ -53,7 +56,7 @@ function migrationAdapterFactory(url: string): SqlMigrationAwareDriverAdapterFac
         try { await client.query(sql); } finally { await client.end(); }
       };
       await admin(`create database "${name}"`);
-      const adapter = await new PrismaPg({ ...config, database: name }).connect();
+      const adapter = await connectAdapter({ ...config, database: name });
       const dispose = adapter.dispose.bind(adapter);
       adapter.dispose = async () => {
         await dispose();
@@ -64,19 +67,73 @@ function migrationAdapterFactory(url: string): SqlMigrationAwareDriverAdapterFac
   };
 }
 
+/**
+ * The adapter runs a migration script by splitting it on every `;`, which breaks function bodies;
+ * `prisma migrate deploy` sends the script whole, and so does this (simple-query protocol).
+ */
+async function connectAdapter(config: pg.PoolConfig): Promise<SqlDriverAdapter> {
+  const pool = catalogPool(config);
+  const adapter = await new PrismaPg(pool, { disposeExternalPool: true }).connect();
+  const onError = (adapter as unknown as { onError(e: unknown): never }).onError.bind(adapter);
+  adapter.executeScript = async (script: string) => {
+    try { await pool.query(script); } catch (err) { onError(err); }
+  };
+  return adapter;
+}
+
+/**
+ * The engine describes a database through catalog columns of PostgreSQL's one-byte `"char"` type
+ * (OID 18), which @prisma/adapter-pg does not map and rejects; its text form is what the engine
+ * expects, so report those columns as text (OID 25).
+ */
+function catalogPool(config: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool(config);
+  const query = pool.query.bind(pool) as (q: unknown) => Promise<pg.QueryResult>;
+  (pool as unknown as { query: (q: unknown) => Promise<pg.QueryResult> }).query = async (q: unknown) => {
+    const result = await query(q);
+    for (const field of result.fields ?? []) if (field.dataTypeID === 18) field.dataTypeID = 25;
+    return result;
+  };
+  return pool;
+}
+
+/**
+ * The engine arms 10 s timers (lock timeouts) that it never clears, which keep a finished process
+ * alive for 10 s. While engine calls run, timers armed from the engine's glue code are unref'd.
+ */
+let unrefDepth = 0;
+const realSetTimeout = globalThis.setTimeout;
+function unrefEngineTimers(): () => void {
+  if (unrefDepth++ === 0) {
+    globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      const timer = realSetTimeout(fn, ms, ...args);
+      if (new Error().stack?.includes("schema_engine_bg")) timer.unref();
+      return timer;
+    }) as typeof setTimeout;
+  }
+  return () => { if (--unrefDepth === 0) globalThis.setTimeout = realSetTimeout; };
+}
+
 async function withEngine<T>(url: string, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   // Importing a .wasm module still prints an ExperimentalWarning on Node 24; it needs no flag.
   const { SchemaEngine } = await import("@prisma/schema-engine-wasm");
   const schema = fs.readFileSync(schemaPath, "utf8");
   const logs: string[] = [];
-  const adapter = bindMigrationAwareSqlAdapterFactory(migrationAdapterFactory(url));
-  const engine = await SchemaEngine.new({ datamodels: [[schemaPath, schema]] }, (line: string) => { logs.push(line); }, adapter);
+  // The engine does not close what it opened (its connection keeps holding the migration advisory
+  // lock): close it here.
+  const opened: SqlDriverAdapter[] = [];
+  const adapter = bindMigrationAwareSqlAdapterFactory(migrationAdapterFactory(url, opened));
+  const restoreTimers = unrefEngineTimers();
+  let engine: SchemaEngine | undefined;
   try {
+    engine = await SchemaEngine.new({ datamodels: [[schemaPath, schema]] }, (line: string) => { logs.push(line); }, adapter);
     return await fn(engine);
   } catch (err) {
     throw new Error(`schema engine: ${describe(err)}${logs.length ? `\n${logs.slice(-5).join("\n")}` : ""}`, { cause: err });
   } finally {
-    engine.free();
+    engine?.free();
+    await Promise.all(opened.map((a) => a.dispose().catch(() => {})));
+    restoreTimers();
   }
 }
 

@@ -1,0 +1,50 @@
+/**
+ * node prisma/src/cli.ts <command>
+ *   migrate              apply pending migrations to DATABASE_URL (what `make migrate` runs)
+ *   check                fail when the migrations do not produce schema.prisma (needs DATABASE_URL
+ *                        for a throwaway shadow database) or the committed client is stale
+ *   new-migration NAME   write migrations/<timestamp>_NAME from the schema changes (needs DATABASE_URL)
+ *   generate             regenerate the committed Prisma client (src/generated)
+ */
+import { loadCliConfig } from "./config.ts";
+import { generateClient, generatedClientDrift } from "./generate.ts";
+import { createMigration, migrate, schemaDrift } from "./migrate.ts";
+
+const [command, ...args] = process.argv.slice(2);
+
+async function main(): Promise<number> {
+  switch (command) {
+    case "migrate": {
+      const { applied } = await migrate(loadCliConfig().databaseUrl);
+      console.log(applied.length ? `Applied migrations: ${applied.join(", ")}` : "No pending migrations.");
+      return 0;
+    }
+    case "check": {
+      const stale = generatedClientDrift();
+      if (stale.length) console.error(`prisma/src/generated is stale (${stale.join(", ")}): run \`node prisma/src/cli.ts generate\``);
+      const drift = await schemaDrift(loadCliConfig().databaseUrl);
+      if (drift) console.error(`schema.prisma and prisma/migrations disagree; a migration needs:\n${drift}\nrun \`node prisma/src/cli.ts new-migration NAME\``);
+      if (!stale.length && !drift) console.log("Schema, migrations and generated client agree.");
+      return stale.length || drift ? 1 : 0;
+    }
+    case "new-migration": {
+      const name = args[0];
+      if (!name) { console.error("usage: new-migration NAME"); return 2; }
+      const dir = await createMigration(loadCliConfig().databaseUrl, name);
+      console.log(dir ? `Wrote ${dir}/migration.sql` : "schema.prisma matches the migrations: nothing to write.");
+      return 0;
+    }
+    case "generate":
+      generateClient();
+      console.log("Generated prisma/src/generated.");
+      return 0;
+    default:
+      console.error("usage: node prisma/src/cli.ts migrate|check|new-migration NAME|generate");
+      return 2;
+  }
+}
+
+process.exitCode = await main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  return 1;
+});

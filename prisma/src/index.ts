@@ -1,0 +1,10 @@
+/**
+ * @crosslogic/data: PostgreSQL through Prisma. Migrations are applied with `migrate(url)` (offline,
+ * WebAssembly schema engine) or `prisma migrate deploy`; the stores below are what other
+ * components use.
+ */
+export { createDatabase, type Database, type DatabaseOptions } from "./database.ts";
+export { createUsageStore, utcDay, type UsageStore, type UsageQuery, type UsageTotals } from "./usage.ts";
+export { createAuditStore, auditFingerprint, type AuditStore, type AuditQuery } from "./audit.ts";
+export { migrate, schemaDrift } from "./migrate.ts";
+export type { PrismaClient, Prisma } from "./generated/client.ts";
