@@ -30,6 +30,8 @@ export const EnvSchema = Type.Object({
   CLIENT_GENERATION_REQUESTS_PER_MINUTE: Int(1200, 0),
   REDIS_FAILURE_POLICY: Type.Union([Type.Literal("fail-closed"), Type.Literal("fail-open")], { default: "fail-closed" }),
   REDIS_TIMEOUT_MS: Int(250, 1, 60_000),
+  /** Prefix of every Redis key the gateway writes (replicas of one gateway share it). */
+  REDIS_KEY_PREFIX: Type.String({ default: "clgw:", maxLength: 64 }),
   TRUSTED_PROXIES: Type.String({ default: "" }),
   TLS_CERT_DIR: Type.Optional(Type.String({ minLength: 1 })),
   TLS_MIN_VERSION: Type.Union([Type.Literal("TLSv1.3"), Type.Literal("TLSv1.2")], { default: "TLSv1.3" }),

@@ -1,0 +1,115 @@
+/**
+ * The in-memory view of every environment's gateway config: documents by source (a Secret name or
+ * a file), an index from key hash to its entry, hostnames to environments, and the fast-path
+ * overrides from the Redis revocation broadcast. A document replaces its predecessor only when it
+ * validates (the last good one is kept otherwise); swaps touch only that document's keys, and a
+ * request keeps the objects it resolved, so in-flight requests never see a half-applied change.
+ */
+import { keyEnvForTier, validateGatewayConfig, type GatewayConfig, type GatewayKeyEntry, type GatewayRoute } from "@crosslogic/crds";
+
+export interface EnvironmentView {
+  readonly source: string;
+  readonly doc: GatewayConfig;
+  /** `{namespace}/{name}`. */
+  readonly id: string;
+  readonly routes: ReadonlyMap<string, GatewayRoute>;
+  readonly origins: ReadonlySet<string>;
+  readonly hostnames: ReadonlySet<string>;
+  readonly keyEnv: "live" | "test";
+}
+
+export interface KeyView {
+  readonly entry: GatewayKeyEntry;
+  readonly env: EnvironmentView;
+  readonly expiresAtMs: number;
+  readonly models: ReadonlySet<string> | undefined;
+}
+
+export type ApplyResult = { ok: true; changed: boolean } | { ok: false; errors: string[] };
+
+/** Revocations heard before any document mentions the hash are remembered this long. */
+const REVOCATION_MEMORY_MS = 15 * 60_000;
+
+export class ConfigStore {
+  #envs = new Map<string, EnvironmentView>();
+  #keys = new Map<string, KeyView>();
+  #hosts = new Map<string, EnvironmentView>();
+  #revoked = new Map<string, number>();
+  #suspended = new Set<string>();
+  #listeners: Array<() => void> = [];
+  #generation = 0;
+
+  get generation(): number { return this.#generation; }
+  get environments(): Iterable<EnvironmentView> { return this.#envs.values(); }
+  get keyCount(): number { return this.#keys.size; }
+
+  onChange(fn: () => void): void { this.#listeners.push(fn); }
+
+  /** Validates and applies one document (JSON text or parsed). Invalid → the last good one stays. */
+  apply(source: string, input: string | unknown): ApplyResult {
+    let doc: unknown = input;
+    if (typeof input === "string") {
+      try { doc = JSON.parse(input); } catch { return { ok: false, errors: ["/: not valid JSON"] }; }
+    }
+    const result = validateGatewayConfig(doc);
+    if (!result.ok) return result;
+    const cfg = result.value;
+    const id = `${cfg.environment.namespace}/${cfg.environment.name}`;
+    for (const other of this.#envs.values()) {
+      if (other.source !== source && other.id === id) return { ok: false, errors: [`/environment: ${id} is already defined by ${other.source}`] };
+    }
+    const previous = this.#envs.get(source);
+    if (previous && JSON.stringify(previous.doc) === JSON.stringify(cfg)) return { ok: true, changed: false };
+    const view: EnvironmentView = {
+      source, doc: cfg, id,
+      routes: new Map(cfg.routes.map((r) => [r.model, r])),
+      origins: new Set(cfg.environment.cors.allowedOrigins),
+      hostnames: new Set(cfg.environment.hostnames.map((h) => h.toLowerCase())),
+      keyEnv: keyEnvForTier(cfg.environment.tier),
+    };
+    this.#unindex(previous);
+    this.#envs.set(source, view);
+    for (const k of cfg.keys) {
+      this.#keys.set(k.hash, {
+        entry: k, env: view,
+        expiresAtMs: k.expiresAt ? Date.parse(k.expiresAt) : Number.POSITIVE_INFINITY,
+        models: k.models ? new Set(k.models) : undefined,
+      });
+    }
+    for (const h of view.hostnames) this.#hosts.set(h, view);
+    // A broadcast override ends when the source of truth has caught up with it.
+    if (!cfg.tenant.suspended) this.#suspended.delete(cfg.tenant.name);
+    for (const hash of this.#revoked.keys()) if (!this.#keys.has(hash) && this.#revoked.get(hash)! < Date.now() - REVOCATION_MEMORY_MS) this.#revoked.delete(hash);
+    this.#changed();
+    return { ok: true, changed: true };
+  }
+
+  remove(source: string): boolean {
+    const previous = this.#envs.get(source);
+    if (!previous) return false;
+    this.#unindex(previous);
+    this.#envs.delete(source);
+    this.#changed();
+    return true;
+  }
+
+  /** Fast path from the revocation broadcast. */
+  revokeKey(hash: string): void { this.#revoked.set(hash, Date.now()); this.#changed(); }
+  suspendTenant(tenant: string): void { this.#suspended.add(tenant); this.#changed(); }
+
+  key(hash: string): KeyView | undefined { return this.#keys.get(hash); }
+  isRevoked(hash: string): boolean { return this.#revoked.has(hash); }
+  isSuspended(env: EnvironmentView): boolean { return env.doc.tenant.suspended || this.#suspended.has(env.doc.tenant.name); }
+  environmentForHost(host: string): EnvironmentView | undefined { return this.#hosts.get(host); }
+
+  #unindex(view: EnvironmentView | undefined): void {
+    if (!view) return;
+    for (const k of view.doc.keys) if (this.#keys.get(k.hash)?.env === view) this.#keys.delete(k.hash);
+    for (const h of view.hostnames) if (this.#hosts.get(h) === view) this.#hosts.delete(h);
+  }
+
+  #changed(): void {
+    this.#generation++;
+    for (const fn of this.#listeners) fn();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Wires a whole gateway from its Config: Redis, the config source, the limiter, backends, metering,
+ * audit, the public listener (HTTP or TLS) and the admin listener; and shuts it down gracefully
+ * (stop accepting, let in-flight requests finish, flush usage, then close).
+ */
+import http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import { Redis } from "ioredis";
+import { createAdminApp, type AuditQueryable, type UsageQueryable } from "./admin.ts";
+import { createApp } from "./app.ts";
+import { AuditLog, createLogger, type AuditStoreLike } from "./audit.ts";
+import { ClientAddress } from "./client-ip.ts";
+import type { Config } from "./config.ts";
+import { ConfigStore } from "./config-store.ts";
+import { Limiter } from "./limits/limiter.ts";
+import { MemoryUsageSink, UsageMeter, type UsageSink } from "./metering.ts";
+import { createMetrics } from "./metrics.ts";
+import { subscribeRevocations } from "./revocation.ts";
+import { watchDirectory, type ConfigSink } from "./sources/directory.ts";
+import { CertificateStore } from "./tls.ts";
+import { Backends, type EndpointSource } from "./upstream.ts";
+
+export interface GatewayOptions {
+  /** Overrides DATABASE_URL's store (tests). */
+  usageSink?: UsageSink;
+  logStream?: NodeJS.WritableStream;
+  auditStream?: NodeJS.WritableStream;
+}
+
+export interface RunningGateway {
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly store: ConfigStore;
+  readonly meter: UsageMeter;
+  readonly limiter: Limiter;
+  readonly audit: AuditLog;
+  readonly metrics: ReturnType<typeof createMetrics>;
+  close(): Promise<void>;
+}
+
+export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<RunningGateway> {
+  const logger = createLogger(config.LOG_LEVEL, options.logStream);
+  const audit = new AuditLog(options.auditStream);
+  const metrics = createMetrics();
+  const store = new ConfigStore();
+  const cleanups: Array<() => unknown> = [];
+
+  const redisOptions = { commandTimeout: config.REDIS_TIMEOUT_MS, connectTimeout: Math.max(1000, config.REDIS_TIMEOUT_MS), maxRetriesPerRequest: 0, enableOfflineQueue: false, enableAutoPipelining: true, lazyConnect: true };
+  const redis = new Redis(config.REDIS_URL, redisOptions);
+  redis.on("error", () => undefined); // counted per failed command; the client reconnects by itself
+  await redis.connect().catch(() => logger.warn("Redis unreachable at start; REDIS_FAILURE_POLICY applies until it is back", { policy: config.REDIS_FAILURE_POLICY }));
+  const subscriber = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: null });
+  subscriber.on("error", () => undefined);
+  void subscribeRevocations(subscriber, store, logger).catch((e: unknown) => logger.error("Revocation subscription failed", { error: (e as Error).message }));
+
+  const limiter = new Limiter(redis, {
+    globalRpm: config.GLOBAL_REQUESTS_PER_MINUTE, clientRpm: config.CLIENT_REQUESTS_PER_MINUTE, clientGenerationRpm: config.CLIENT_GENERATION_REQUESTS_PER_MINUTE,
+    leaseTtlMs: config.LEASE_TTL_MS, violationWindowMs: config.VIOLATION_WINDOW_MS, delayAfter: config.VIOLATION_DELAY_AFTER,
+    blockAfter: config.VIOLATION_BLOCK_AFTER, maxDelayMs: config.VIOLATION_MAX_DELAY_MS, blockMs: config.BLOCK_DURATION_MS,
+    failurePolicy: config.REDIS_FAILURE_POLICY, keyPrefix: config.REDIS_KEY_PREFIX,
+  }, { redisFailure: (op) => metrics.redisFailures.labels(op, config.REDIS_FAILURE_POLICY).inc() });
+
+  // Kubernetes: config Secrets (CONFIG_SOURCE=kubernetes) and Service backends' EndpointSlices.
+  let endpointSource: EndpointSource | undefined;
+  const k8s = config.CONFIG_SOURCE === "kubernetes" || config.KUBECONFIG ? await import("./sources/kubernetes.ts") : undefined;
+  const kc = k8s ? k8s.kubeConfig(config.KUBECONFIG) : undefined;
+  if (k8s && kc) endpointSource = k8s.endpointSliceSource(kc, { error: (msg) => logger.warn(msg) });
+  const backends = new Backends({
+    connectMs: config.UPSTREAM_CONNECT_TIMEOUT_MS, headersMs: config.UPSTREAM_HEADERS_TIMEOUT_MS, idleMs: config.UPSTREAM_IDLE_TIMEOUT_MS, connections: config.UPSTREAM_CONNECTIONS,
+  }, endpointSource, (origin) => { metrics.ejections.inc(); logger.warn("Ejected an upstream endpoint", { origin }); });
+  store.onChange(() => {
+    backends.sync([...store.environments].flatMap((e) => e.doc.routes));
+    metrics.keysLoaded.set(store.keyCount);
+  });
+
+  const sink: ConfigSink = {
+    document(source, text) {
+      const r = store.apply(source, text);
+      if (r.ok) { metrics.configReloads.labels("applied").inc(); if (r.changed) logger.info("Applied gateway config", { source, keys: store.keyCount }); }
+      else this.rejected(source, r.errors);
+    },
+    rejected(source, errors) { metrics.configReloads.labels("rejected").inc(); logger.error("Rejected gateway config; keeping the last good one", { source, errors }); },
+    removed(source) { if (store.remove(source)) logger.info("Removed gateway config", { source }); },
+    error(msg) { logger.warn(msg); },
+  };
+  if (config.CONFIG_SOURCE === "directory") cleanups.push(watchDirectory(config.CONFIG_DIR!, sink));
+  else cleanups.push(await k8s!.watchConfigSecrets(kc!, config.SYSTEM_NAMESPACE, sink));
+
+  // Usage and audit persistence.
+  let usageSink = options.usageSink;
+  let usageQuery: UsageQueryable | undefined;
+  let auditQuery: AuditQueryable | undefined;
+  let db: { close(): Promise<void> } | undefined;
+  if (!usageSink && config.DATABASE_URL) {
+    const data = await import("@crosslogic/data");
+    const database = data.createDatabase(config.DATABASE_URL, { connectionTimeoutMillis: 3000 });
+    db = database;
+    const usage = data.createUsageStore(database);
+    const auditStore = data.createAuditStore(database);
+    usageSink = usage; usageQuery = usage; auditQuery = auditStore as AuditQueryable;
+    audit.persistTo(auditStore as AuditStoreLike);
+  }
+  if (!usageSink) {
+    logger.warn("DATABASE_URL is not set: usage records stay in memory only");
+    usageSink = new MemoryUsageSink();
+  }
+  const meter = new UsageMeter(usageSink, {
+    maxBuffered: config.USAGE_BUFFER_MAX, batchSize: config.USAGE_BATCH_SIZE, intervalMs: config.USAGE_FLUSH_INTERVAL_MS, spoolDir: config.USAGE_SPOOL_DIR,
+  }, {
+    flushed: (n) => metrics.usageFlushed.inc(n),
+    flushFailed: (e) => { metrics.usageFlushFailures.inc(); logger.warn("Usage batch not written; retrying", { error: String((e as Error)?.message ?? e).slice(0, 200), buffered: meter.size }); },
+    buffered: (n) => metrics.usageBuffered.set(n),
+  });
+  meter.start();
+
+  let shuttingDown = false;
+  const app = createApp({
+    settings: { enforceHostnames: config.ENFORCE_HOSTNAMES, defaultMaxTokens: config.DEFAULT_MAX_TOKENS, requestTimeoutMs: config.REQUEST_TIMEOUT_MS },
+    store, limiter, backends, meter, audit, logger, metrics, clientAddress: new ClientAddress(config.trustedProxies), shuttingDown: () => shuttingDown,
+  });
+
+  let certs: CertificateStore | undefined;
+  let server: http.Server;
+  if (config.TLS_CERT_DIR) {
+    certs = new CertificateStore(config.TLS_CERT_DIR, config.TLS_MIN_VERSION, (msg) => logger.info(msg));
+    certs.watch();
+    server = https.createServer(certs.serverOptions(), app);
+  } else {
+    server = http.createServer(app);
+  }
+  server.keepAliveTimeout = 65_000;
+  server.requestTimeout = 120_000;
+  const admin = http.createServer(createAdminApp({
+    tokens: { current: config.ADMIN_TOKEN, next: config.ADMIN_TOKEN_NEXT }, audit, metrics, usage: usageQuery, auditStore: auditQuery,
+    ready: () => !shuttingDown && redis.status === "ready",
+  }));
+  await listen(server, config.PORT, config.HOST);
+  await listen(admin, config.ADMIN_PORT, config.ADMIN_HOST);
+  const url = `${config.TLS_CERT_DIR ? "https" : "http"}://${hostPort(server)}`;
+  const adminUrl = `http://${hostPort(admin)}`;
+  logger.info("Gateway listening", { url, admin: adminUrl, keys: store.keyCount, environments: [...store.environments].length });
+
+  return {
+    url, adminUrl, store, meter, limiter, audit, metrics,
+    async close() {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
+      const drained = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      await Promise.race([drained, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+      server.closeAllConnections();
+      const spooled = await meter.close(Math.max(deadline, Date.now() + 1000));
+      if (spooled > 0) logger.error(config.USAGE_SPOOL_DIR ? "Spooled unwritten usage records" : "Usage records could not be written before shutdown and no USAGE_SPOOL_DIR is set", { count: spooled });
+      for (const c of cleanups) c();
+      certs?.close();
+      limiter.close();
+      await new Promise<void>((r) => admin.close(() => r()));
+      admin.closeAllConnections();
+      await audit.close();
+      await backends.close();
+      subscriber.disconnect();
+      await redis.quit().catch(() => redis.disconnect());
+      await db?.close();
+    },
+  };
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => { server.once("error", reject); server.listen(port, host, () => { server.off("error", reject); resolve(); }); });
+}
+
+function hostPort(server: http.Server): string {
+  const a = server.address() as AddressInfo;
+  const host = a.address === "0.0.0.0" || a.address === "::" ? "127.0.0.1" : a.address.includes(":") ? `[${a.address}]` : a.address;
+  return `${host}:${a.port}`;
+}
