@@ -8,3 +8,5 @@ export { createUsageStore, utcDay, type UsageStore, type UsageQuery, type UsageT
 export { createAuditStore, auditFingerprint, type AuditStore, type AuditQuery } from "./audit.ts";
 export { migrate, schemaDrift } from "./migrate.ts";
 export type { PrismaClient, Prisma } from "./generated/client.ts";
+export { runRetention, type RetentionPolicy, type RetentionReport } from "./retention.ts";
+export { eraseTenant, type ErasureReport } from "./erasure.ts";
