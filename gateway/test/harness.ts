@@ -37,11 +37,11 @@ export async function startHarness(env: Record<string, string>, docs: Record<str
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until `fn` returns truthy or the time is up. */
-export async function eventually<T>(fn: () => T | Promise<T>, ms = 5000, step = 25): Promise<T> {
+export async function eventually<T>(fn: () => T | Promise<T>, ms = 5000, step = 25): Promise<NonNullable<T>> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as NonNullable<T>;
     if (Date.now() > end) throw new Error("condition not met in time");
     await sleep(step);
   }

@@ -103,7 +103,8 @@ describe("gateway", () => {
     const deltas: string[] = [];
     let usage: { completion_tokens: number } | undefined;
     for await (const chunk of stream) {
-      if (chunk.choices[0]?.delta?.content !== undefined) deltas.push(chunk.choices[0].delta.content);
+      const content = chunk.choices[0]?.delta?.content;
+      if (typeof content === "string") deltas.push(content);
       if (chunk.usage) usage = chunk.usage;
     }
     const words = ["the", "model", "answers", "with", "plain", "words", "so", "tests", "can", "count", "every", "token", "it", "streams", "back", "."];
