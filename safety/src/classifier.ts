@@ -1,0 +1,113 @@
+/**
+ * Hook for an external classifier (e.g. a safety model served from one of the environment's model
+ * routes). The rules are fast and run on every request; the classifier is slower and optional.
+ *
+ * Contract: the classifier gets the texts and an AbortSignal and resolves a score. It is given
+ * `timeoutMs` (default 300 ms); the signal is aborted when the time is up.
+ *
+ * Fallback when it times out, throws or returns garbage (documented policy):
+ * - `"rules"` (default, fail-open to the rules): the rule result stands; a verdict
+ *   `classifier.timeout` / `classifier.error` with score 0 is added so the outage is recorded.
+ * - `"block"` (fail-closed): a verdict `classifier.unavailable` with score 1 is added, so the
+ *   request is refused in block mode and flagged in monitor mode.
+ * When it answers, its verdict (`classifier.flagged` with its score and category, or
+ * `classifier.clean` with score 0) joins the rule verdicts and the combined score decides.
+ */
+import { combinedScore } from "./engine.ts";
+import { decide } from "./input.ts";
+import { Categories, type Category, type SafetyMode, type ScreenResult, type Verdict } from "./types.ts";
+
+export interface ClassifierRequest {
+  readonly direction: "input" | "output";
+  readonly texts: readonly string[];
+}
+
+export interface ClassifierAnswer {
+  /** 0..1, how likely the texts are unsafe. */
+  readonly score: number;
+  readonly category?: Category;
+}
+
+export interface ExternalClassifier {
+  readonly name: string;
+  classify(request: ClassifierRequest, signal: AbortSignal): Promise<ClassifierAnswer>;
+}
+
+export type ClassifierFallback = "rules" | "block";
+
+export interface ClassifierOptions {
+  readonly mode: SafetyMode;
+  readonly threshold?: number;
+  readonly timeoutMs?: number;
+  readonly fallback?: ClassifierFallback;
+}
+
+function classifierVerdict(ruleId: string, score: number, category: Category = "classifier"): Verdict {
+  return { category, ruleId, score, scope: "classifier", transform: "none" };
+}
+
+/** Ask the classifier, bounded by the timeout; never throws. */
+export async function consultClassifier(classifier: ExternalClassifier, request: ClassifierRequest, options: ClassifierOptions): Promise<Verdict> {
+  const timeoutMs = options.timeoutMs ?? 300;
+  const fallback = options.fallback ?? "rules";
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => { timer = setTimeout(() => { controller.abort(); resolve("timeout"); }, timeoutMs); });
+  try {
+    const answer = await Promise.race([classifier.classify(request, controller.signal), timeout]);
+    if (answer === "timeout") return classifierVerdict(fallback === "block" ? "classifier.unavailable" : "classifier.timeout", fallback === "block" ? 1 : 0);
+    const score = Number(answer.score);
+    if (!Number.isFinite(score) || score < 0 || score > 1) throw new Error("classifier score out of range");
+    const category = answer.category && (Categories as readonly string[]).includes(answer.category) ? answer.category : "classifier";
+    return score > 0 ? classifierVerdict("classifier.flagged", Math.round(score * 1000) / 1000, category) : classifierVerdict("classifier.clean", 0);
+  } catch {
+    return classifierVerdict(fallback === "block" ? "classifier.unavailable" : "classifier.error", fallback === "block" ? 1 : 0);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Combine a rule result with the classifier's verdict. */
+export async function screenWithClassifier(rules: ScreenResult, classifier: ExternalClassifier, request: ClassifierRequest, options: ClassifierOptions): Promise<ScreenResult> {
+  if (options.mode === "off") return rules;
+  const verdict = await consultClassifier(classifier, request, options);
+  const score = Math.max(rules.score, combinedScore([verdict]));
+  return { action: decide(options.mode, score, options.threshold ?? 0.5), score, verdicts: [...rules.verdicts, verdict] };
+}
+
+const CLASSIFIER_PROMPT = [
+  "You are a content-safety classifier. Read the text between <text> tags and answer with exactly one line:",
+  "SAFE, or UNSAFE <category> <score between 0 and 1>, where category is one of:",
+  Categories.filter((c) => !["classifier", "screening_limit", "unsafe_url", "unsafe_file_ref"].includes(c)).join(", ") + ".",
+  "Questions about security, history or safety asked in good faith are SAFE.",
+].join("\n");
+
+/**
+ * An ExternalClassifier backed by a chat model: `complete` sends an OpenAI chat request to the
+ * model route (the gateway supplies it, with its own upstream client) and returns the reply text.
+ * Replies are parsed as `SAFE` or `UNSAFE <category> <score>`; anything else is an error (→ fallback).
+ */
+export function modelRouteClassifier(name: string, complete: (body: { messages: { role: string; content: string }[]; max_tokens: number; temperature: number }, signal: AbortSignal) => Promise<string>): ExternalClassifier {
+  return {
+    name,
+    async classify(request, signal) {
+      const reply = await complete({
+        messages: [
+          { role: "system", content: CLASSIFIER_PROMPT },
+          { role: "user", content: `<text direction="${request.direction}">\n${request.texts.join("\n---\n")}\n</text>` },
+        ],
+        max_tokens: 16,
+        temperature: 0,
+      }, signal);
+      return parseClassifierReply(reply);
+    },
+  };
+}
+
+export function parseClassifierReply(reply: string): ClassifierAnswer {
+  const m = /^\s*(SAFE|UNSAFE)\b(?:\s+([a-z_]+))?(?:\s+([01](?:\.\d+)?))?/i.exec(reply);
+  if (!m) throw new Error("unrecognised classifier reply");
+  if (m[1]!.toUpperCase() === "SAFE") return { score: 0 };
+  const category = (Categories as readonly string[]).includes(m[2] ?? "") ? (m[2] as Category) : "classifier";
+  return { score: m[3] === undefined ? 1 : Math.min(1, Number(m[3])), category };
+}
