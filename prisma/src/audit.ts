@@ -37,6 +37,20 @@ export function auditFingerprint(e: AuditEvent): string {
   return createHash("sha256").update(JSON.stringify(canonical({ ...e, timestamp: new Date(e.timestamp).toISOString() }))).digest("hex");
 }
 
+/** The table row for an event (for writers that insert inside their own transaction). */
+export function auditRow(e: AuditEvent): Prisma.AuditEventCreateManyInput {
+  return {
+    fingerprint: auditFingerprint(e),
+    timestamp: new Date(e.timestamp),
+    requestId: e.request_id,
+    action: e.action,
+    actorId: e.actor_id,
+    tenant: e.tenant_id,
+    ipAddress: e.ip_address,
+    details: (e.details ?? {}) as Prisma.InputJsonValue,
+  };
+}
+
 export function createAuditStore(db: Database): AuditStore {
   const { prisma } = db;
   return {
@@ -44,16 +58,7 @@ export function createAuditStore(db: Database): AuditStore {
       if (events.length === 0) return { inserted: 0 };
       let inserted = 0;
       for (let i = 0; i < events.length; i += 1000) {
-        const data = events.slice(i, i + 1000).map((e) => ({
-          fingerprint: auditFingerprint(e),
-          timestamp: new Date(e.timestamp),
-          requestId: e.request_id,
-          action: e.action,
-          actorId: e.actor_id,
-          tenant: e.tenant_id,
-          ipAddress: e.ip_address,
-          details: (e.details ?? {}) as Prisma.InputJsonValue,
-        }));
+        const data = events.slice(i, i + 1000).map(auditRow);
         inserted += (await prisma.auditEvent.createMany({ data, skipDuplicates: true })).count;
       }
       return { inserted };

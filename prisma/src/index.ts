@@ -5,7 +5,7 @@
  */
 export { createDatabase, type Database, type DatabaseOptions } from "./database.ts";
 export { createUsageStore, utcDay, type UsageStore, type UsageQuery, type UsageTotals } from "./usage.ts";
-export { createAuditStore, auditFingerprint, type AuditStore, type AuditQuery } from "./audit.ts";
+export { createAuditStore, auditFingerprint, auditRow, type AuditStore, type AuditQuery } from "./audit.ts";
 export { migrate, schemaDrift } from "./migrate.ts";
 export type { PrismaClient, Prisma } from "./generated/client.ts";
 export { runRetention, type RetentionPolicy, type RetentionReport } from "./retention.ts";
