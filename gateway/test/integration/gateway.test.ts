@@ -373,3 +373,27 @@ describe("gateway when Redis is unreachable", () => {
     });
   }
 });
+
+describe("graduated response", () => {
+  it("delays repeat violators, then blocks the key and the address for a while, audited", async () => {
+    const model = await startModelServer({});
+    const k = makeKey({ limits: { requestsPerMinute: 1, tokensPerMinute: 0, concurrency: 10 } });
+    const h = await startHarness({ REDIS_URL: env.REDIS_URL, VIOLATION_DELAY_AFTER: "2", VIOLATION_BLOCK_AFTER: "6", VIOLATION_MAX_DELAY_MS: "400" }, { a: makeDoc({ keys: [k], modelUrl: model.url }) });
+    try {
+      const get = async () => { const t0 = Date.now(); const r = await fetch(`${h.gw.url}/v1/models`, { headers: { authorization: `Bearer ${k.key}` } }); await r.arrayBuffer(); return { status: r.status, ms: Date.now() - t0, scope: r.headers.get("x-ratelimit-scope") }; };
+      assert.equal((await get()).status, 200);
+      const refusals = [];
+      for (let i = 0; i < 6; i++) refusals.push(await get());
+      assert.deepEqual(refusals.map((r) => r.status), [429, 429, 429, 429, 429, 429]);
+      assert.ok(refusals[1]!.ms < 150, "no delay for the first violations");
+      assert.ok(refusals[4]!.ms >= 100, `growing delays (${refusals.map((r) => r.ms).join(",")})`);
+      const blocked = await get();
+      assert.equal(blocked.status, 403);
+      assert.equal(blocked.scope, "blocked");
+      assert.match(h.audits(), /"action":"rate_limit_block"/);
+    } finally {
+      await h.stop();
+      await model.close();
+    }
+  });
+});
