@@ -6,3 +6,4 @@ export * from "./usage.ts";
 export * from "./conditions.ts";
 export * from "./plans.ts";
 export * from "./resources.ts";
+export * from "./names.ts";

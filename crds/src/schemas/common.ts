@@ -3,7 +3,7 @@
  * Kubernetes API server accepts as-is (no `anyOf`/`const`, which structural schemas forbid) and that
  * TypeBox can still compile for runtime validation.
  */
-import { Kind, Type, TypeRegistry, type SchemaOptions, type TSchema, type TUnsafe } from "@sinclair/typebox";
+import { Kind, Type, TypeRegistry, type SchemaOptions, type TString, type TUnsafe } from "@sinclair/typebox";
 import { FormatRegistry } from "@sinclair/typebox";
 import "../formats.ts";
 
@@ -42,7 +42,7 @@ export const DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 /** A DNS-1123 subdomain: Kubernetes object names. */
 export const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
-export function ObjectName(description: string, maxLength = 253): TSchema {
+export function ObjectName(description: string, maxLength = 253): TString {
   return Type.String({ description, minLength: 1, maxLength, pattern: maxLength <= 63 ? DNS_LABEL : DNS_SUBDOMAIN });
 }
 

@@ -1,0 +1,168 @@
+/**
+ * ApiKey controller: generates the key once into its own Secret (create-only: an existing Secret is
+ * never overwritten, so restarts and resyncs cannot change a key), rotates on request keeping the
+ * previous hash valid for the grace period, broadcasts revocations, and reports status.
+ */
+import {
+  apiKeySecretName, FieldManagers, GATEWAY_CONFIG_DATA_KEY, gatewayConfigSecretName, generateApiKey, keyEnvForTier,
+  Labels, MANAGED_BY, tenantOfNamespace, type ApiKey, type Environment,
+} from "@crosslogic/crds";
+import { withAppliedHash } from "../../kube/apply.ts";
+import { isConflict, resourcePath } from "../../kube/client.ts";
+import type { KubeObject } from "../../kube/informer.ts";
+import { Types } from "../../kube/types.ts";
+import { applyIfChanged, deleteIfExists, ensureFinalizer, removeFinalizer, writeStatusIfChanged, type Context, type Obj, type ReconcileResult } from "../runtime.ts";
+import { ownerRef, type ChildObject } from "../tenant/desired.ts";
+import { apiKeyStatus, decideKeyAction, isExpired, nextTimedChange } from "./decide.ts";
+import { keySecretContent, livePreviousKeys, readKeyMaterial, type KeyMaterial, type SecretLike } from "./key-material.ts";
+
+const NAME = "apikey";
+const FM = FieldManagers.apiKey;
+
+type SecretObj = KubeObject & SecretLike & { type?: string };
+
+export function apiKeyController(ctx: Context) {
+  const { informers: inf, client } = ctx;
+  const parsedConfigs = new Map<string, { rv: string | undefined; hashes: Set<string> }>();
+
+  function publishedHashes(ns: string, env: string): Set<string> {
+    const key = `${ctx.config.systemNamespace}/${gatewayConfigSecretName(ns, env)}`;
+    const secret = inf.secrets.get(key) as SecretObj | undefined;
+    if (!secret) return new Set();
+    const cached = parsedConfigs.get(key);
+    if (cached && cached.rv === secret.metadata.resourceVersion) return cached.hashes;
+    let hashes = new Set<string>();
+    try {
+      const doc = JSON.parse(Buffer.from(secret.data?.[GATEWAY_CONFIG_DATA_KEY] ?? "", "base64").toString("utf8")) as { keys?: Array<{ hash: string }> };
+      hashes = new Set((doc.keys ?? []).map((k) => k.hash));
+    } catch { /* unreadable: nothing published */ }
+    parsedConfigs.set(key, { rv: secret.metadata.resourceVersion, hashes });
+    return hashes;
+  }
+
+  function secretMeta(apiKey: ApiKey & KubeObject): ChildObject {
+    const tenant = tenantOfNamespace(apiKey.metadata.namespace!) ?? "";
+    return {
+      apiVersion: "v1", kind: "Secret",
+      metadata: {
+        name: apiKeySecretName(apiKey.metadata.name), namespace: apiKey.metadata.namespace,
+        labels: { [Labels.managedBy]: MANAGED_BY, [Labels.tenant]: tenant, [Labels.environment]: apiKey.spec.environment, [Labels.apiKey]: apiKey.metadata.name },
+        ownerReferences: [ownerRef({ kind: "ApiKey", metadata: apiKey.metadata })],
+      },
+    };
+  }
+
+  async function revokeEverywhere(material: KeyMaterial): Promise<void> {
+    const hashes = [...(material.current ? [material.current] : []), ...material.previous];
+    for (const h of hashes) await ctx.revocation.publish({ type: "key_revoked", hash: h.hash, prefix: h.prefix });
+  }
+
+  async function createSecret(apiKey: ApiKey & KubeObject, env: Environment): Promise<SecretObj> {
+    const meta = withAppliedHash(secretMeta(apiKey));
+    const key = generateApiKey(keyEnvForTier(env.spec.tier));
+    const content = keySecretContent(key, { ...(apiKey.spec.rotationRequest ? { rotationRequest: apiKey.spec.rotationRequest } : {}), previous: [] });
+    try {
+      const created = await client.request<SecretObj>({
+        method: "POST", path: resourcePath(Types.secret, apiKey.metadata.namespace), query: { fieldManager: FM },
+        body: { ...meta, type: "Opaque", metadata: { ...meta.metadata, annotations: { ...meta.metadata.annotations, ...content.annotations } }, data: content.data },
+      });
+      ctx.metrics.writes.inc({ controller: NAME, kind: "Secret", op: "create" });
+      return created;
+    } catch (err) {
+      // Already there (our cache was behind): use it; a key is never generated twice.
+      if (!isConflict(err)) throw err;
+      return client.request<SecretObj>({ method: "GET", path: resourcePath(Types.secret, apiKey.metadata.namespace, meta.metadata.name) });
+    }
+  }
+
+  /** Replaces the key in an existing Secret (optimistic concurrency on its resourceVersion). */
+  async function replaceKey(secret: SecretObj, env: Environment, annotations: { rotationRequest?: string; rotatedAt?: string }, previous: KeyMaterial["previous"], keepKey?: string): Promise<SecretObj> {
+    const key = keepKey ?? generateApiKey(keyEnvForTier(env.spec.tier));
+    const content = keySecretContent(key, { ...annotations, previous });
+    const kept = Object.fromEntries(Object.entries(secret.metadata.annotations ?? {}).filter(([k]) => !k.startsWith("crosslogic.ai/key-") && !k.startsWith("crosslogic.ai/rotat") && k !== "crosslogic.ai/previous-keys"));
+    const updated = await client.request<SecretObj>({
+      method: "PUT", path: resourcePath(Types.secret, secret.metadata.namespace, secret.metadata.name), query: { fieldManager: FM },
+      body: { ...secret, metadata: { ...secret.metadata, managedFields: undefined, annotations: { ...kept, ...content.annotations } }, data: { ...secret.data, ...content.data } },
+    });
+    ctx.metrics.writes.inc({ controller: NAME, kind: "Secret", op: "update" });
+    return updated;
+  }
+
+  return async function reconcile(key: string): Promise<ReconcileResult | void> {
+    const apiKey = inf.apiKeys.get(key);
+    if (!apiKey) return;
+    const ns = apiKey.metadata.namespace!;
+    const secretName = apiKeySecretName(apiKey.metadata.name);
+    let secret = inf.secrets.get(`${ns}/${secretName}`) as SecretObj | undefined;
+    const tenant = tenantOfNamespace(ns) ?? null;
+    const envKey = `${ns}/${apiKey.spec.environment}`;
+
+    if (apiKey.metadata.deletionTimestamp) {
+      const material = readKeyMaterial(secret);
+      await revokeEverywhere(material);
+      await deleteIfExists(ctx, NAME, Types.secret, ns, secretName);
+      ctx.audit.record("api_key_deleted", { tenant_id: tenant, details: { name: apiKey.metadata.name, namespace: ns, environment: apiKey.spec.environment, prefix: material.current?.prefix } });
+      ctx.queues.environment.add(envKey);
+      await removeFinalizer(ctx, NAME, Types.apiKey, apiKey);
+      return;
+    }
+    await ensureFinalizer(ctx, NAME, FM, Types.apiKey, apiKey);
+
+    const env = inf.environments.get(envKey);
+    const now = ctx.now();
+    let material = readKeyMaterial(secret);
+    const action = decideKeyAction(apiKey, secret !== undefined, material, now);
+    const details = { name: apiKey.metadata.name, namespace: ns, environment: apiKey.spec.environment, role: apiKey.spec.role };
+    if (env && action.kind !== "none") {
+      if (action.kind === "create") {
+        secret = await createSecret(apiKey, env);
+        material = readKeyMaterial(secret);
+        if (!material.current) {
+          // The existing Secret holds no key we issued: replace its contents.
+          secret = await replaceKey(secret, env, { ...(apiKey.spec.rotationRequest ? { rotationRequest: apiKey.spec.rotationRequest } : {}) }, []);
+          material = readKeyMaterial(secret);
+        }
+        ctx.audit.record("api_key_created", { tenant_id: tenant, details: { ...details, prefix: material.current?.prefix } });
+        ctx.events.event(apiKey, "Normal", "KeyGenerated", `Generated key ${material.current?.prefix}… into Secret ${secretName}`);
+      } else if (action.kind === "regenerate") {
+        secret = await replaceKey(secret!, env, { ...(material.rotationRequest ? { rotationRequest: material.rotationRequest } : {}), ...(material.rotatedAt ? { rotatedAt: material.rotatedAt } : {}) }, livePreviousKeys(material, now));
+        material = readKeyMaterial(secret);
+        ctx.audit.record("api_key_rotated", { tenant_id: tenant, details: { ...details, prefix: material.current?.prefix, reason: action.reason } });
+        ctx.events.event(apiKey, "Warning", "KeyRegenerated", `Generated a new key ${material.current?.prefix}…: ${action.reason}`);
+      } else if (action.kind === "rotate") {
+        const graceSeconds = apiKey.spec.rotationGracePeriodSeconds ?? ctx.config.keyRotationGraceSeconds;
+        const old = material.current!;
+        const previous = [...livePreviousKeys(material, now), ...(graceSeconds > 0 ? [{ ...old, expiresAt: new Date(now.getTime() + graceSeconds * 1000).toISOString() }] : [])];
+        secret = await replaceKey(secret!, env, { rotationRequest: apiKey.spec.rotationRequest!, rotatedAt: now.toISOString().replace(/\.\d{3}Z$/, "Z") }, previous);
+        material = readKeyMaterial(secret);
+        if (graceSeconds === 0) await ctx.revocation.publish({ type: "key_revoked", hash: old.hash, prefix: old.prefix });
+        ctx.audit.record("api_key_rotated", { tenant_id: tenant, details: { ...details, prefix: material.current?.prefix, previous_prefix: old.prefix, grace_seconds: graceSeconds } });
+        ctx.events.event(apiKey, "Normal", "KeyRotated", `Rotated to key ${material.current?.prefix}…; ${old.prefix}… stays valid for ${graceSeconds} s`);
+      } else if (action.kind === "prunePrevious") {
+        const live = livePreviousKeys(material, now);
+        const keyText = Buffer.from(secret!.data!.key!, "base64").toString("utf8");
+        secret = await replaceKey(secret!, env, { ...(material.rotationRequest ? { rotationRequest: material.rotationRequest } : {}), ...(material.rotatedAt ? { rotatedAt: material.rotatedAt } : {}) }, live, keyText);
+        material = readKeyMaterial(secret);
+      }
+      ctx.queues.environment.add(envKey);
+    }
+    if (secret) await applyIfChanged(ctx, NAME, FM, Types.secret, secretMeta(apiKey), secret, apiKey);
+
+    const phaseBefore = apiKey.status?.phase;
+    if (apiKey.spec.revoked && phaseBefore !== "Revoked") {
+      await revokeEverywhere(material);
+      ctx.audit.record("api_key_revoked", { tenant_id: tenant, details: { ...details, prefix: material.current?.prefix } });
+      ctx.events.event(apiKey, "Normal", "KeyRevoked", `Key ${material.current?.prefix ?? ""}… revoked and removed from the gateway config`);
+      ctx.queues.environment.add(envKey);
+    } else if (!apiKey.spec.revoked && material.current && isExpired(apiKey, now) && phaseBefore === "Active") {
+      ctx.audit.record("api_key_expired", { tenant_id: tenant, details: { ...details, prefix: material.current.prefix } });
+      ctx.events.event(apiKey, "Normal", "KeyExpired", `Key ${material.current.prefix}… expired at ${apiKey.spec.expiresAt}`);
+    }
+
+    const published = material.current !== undefined && publishedHashes(ns, apiKey.spec.environment).has(material.current.hash);
+    const status = apiKeyStatus(apiKey, { environmentFound: env !== undefined, secretName, material, published }, now);
+    await writeStatusIfChanged(ctx, NAME, FM, Types.apiKey, apiKey as Obj & ApiKey, status);
+    const next = nextTimedChange(apiKey, material, now);
+    return next === undefined ? undefined : { requeueAfterMs: Math.min(next, 2 ** 31 - 1) };
+  };
+}

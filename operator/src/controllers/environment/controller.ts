@@ -1,0 +1,107 @@
+/** Environment controller: Certificate, backend NetworkPolicies, gateway config, capacity status. */
+import {
+  apiKeySecretName, FieldManagers, gatewayConfigSecretName, tenantOfNamespace, validateGatewayConfig, type ApiKey,
+} from "@crosslogic/crds";
+import { Types } from "../../kube/types.ts";
+import type { KubeObject } from "../../kube/informer.ts";
+import { applyIfChanged, deleteIfExists, ensureFinalizer, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
+import { readKeyMaterial, type SecretLike } from "../api-key/key-material.ts";
+import { poolCapacity, type NodeLike } from "../node-pools.ts";
+import {
+  desiredBackendPolicies, desiredCertificate, environmentLabels, gatewayConfigSecret, keyEntries, poolDefaultDeny, renderGatewayConfig, type ServiceLike,
+} from "./desired.ts";
+import { environmentStatus, type EnvironmentObservation } from "./status.ts";
+
+const NAME = "environment";
+const FM = FieldManagers.environment;
+
+export function environmentController(ctx: Context) {
+  const { informers: inf, config } = ctx;
+
+  async function cleanUp(env: KubeObject, tenant: string): Promise<void> {
+    const sel = environmentLabels(tenant, env.metadata.name);
+    for (const p of inf.networkPolicies.list().filter((o) => labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.networkPolicy, p.metadata.namespace, p.metadata.name);
+    for (const c of inf.certificates.list().filter((o) => o.metadata.namespace === env.metadata.namespace && labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.certificate, c.metadata.namespace, c.metadata.name);
+    await deleteIfExists(ctx, NAME, Types.secret, config.systemNamespace, gatewayConfigSecretName(env.metadata.namespace!, env.metadata.name));
+    await removeFinalizer(ctx, NAME, Types.environment, env);
+  }
+
+  return async function reconcile(key: string): Promise<ReconcileResult | void> {
+    const env = inf.environments.get(key);
+    if (!env) return;
+    const ns = env.metadata.namespace!;
+    const tenantName = tenantOfNamespace(ns) ?? "";
+    if (env.metadata.deletionTimestamp) {
+      await cleanUp(env, tenantName);
+      return;
+    }
+    await ensureFinalizer(ctx, NAME, FM, Types.environment, env);
+    const tenant = tenantName ? inf.tenants.get(tenantName) : undefined;
+    const labels = environmentLabels(tenantName, env.metadata.name);
+    const now = ctx.now();
+
+    // Certificate (same namespace: owned by the Environment).
+    const cert = desiredCertificate(env, tenantName, config.defaultIssuer);
+    let certificate: EnvironmentObservation["certificate"] = (env.spec.hostnames ?? []).length ? "no-issuer" : undefined;
+    if (cert && inf.certificates.available) {
+      const observed = inf.certificates.get(`${ns}/${cert.metadata.name}`) as (KubeObject & { status?: { conditions?: Array<{ type: string; status: string; message?: string }> } }) | undefined;
+      await applyIfChanged(ctx, NAME, FM, Types.certificate, cert, observed, env);
+      const ready = observed?.status?.conditions?.find((c) => c.type === "Ready");
+      certificate = { name: cert.metadata.name, issued: ready?.status === "True", ...(ready?.message ? { message: ready.message } : {}) };
+    }
+    for (const c of inf.certificates.list()) {
+      if (c.metadata.namespace === ns && labelsMatch(c, labels) && c.metadata.name !== cert?.metadata.name) await deleteIfExists(ctx, NAME, Types.certificate, ns, c.metadata.name);
+    }
+
+    // NetworkPolicies in the node-pool namespaces (cross-namespace: labels + finalizer).
+    const backends = desiredBackendPolicies(env, tenantName, config.systemNamespace, (sns, name) => inf.services.get(`${sns}/${name}`) as ServiceLike | undefined);
+    for (const pool of backends.poolNamespaces) {
+      const deny = poolDefaultDeny(pool);
+      await applyIfChanged(ctx, NAME, FM, Types.networkPolicy, deny, inf.networkPolicies.get(`${pool}/${deny.metadata.name}`));
+    }
+    for (const p of backends.policies) {
+      await applyIfChanged(ctx, NAME, FM, Types.networkPolicy, p, inf.networkPolicies.get(`${p.metadata.namespace}/${p.metadata.name}`), env);
+    }
+    const wantedPolicies = new Set(backends.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
+    for (const p of inf.networkPolicies.list()) {
+      if (labelsMatch(p, labels) && !wantedPolicies.has(`${p.metadata.namespace}/${p.metadata.name}`)) await deleteIfExists(ctx, NAME, Types.networkPolicy, p.metadata.namespace, p.metadata.name);
+    }
+
+    // Gateway config (in the system namespace).
+    let gatewayConfig: EnvironmentObservation["gatewayConfig"];
+    let requeueAfterMs: number | undefined;
+    if (tenant) {
+      const keys = inf.apiKeys.list()
+        .filter((k) => k.metadata.namespace === ns && k.spec.environment === env.metadata.name)
+        .map((apiKey) => ({ apiKey: apiKey as ApiKey, material: readKeyMaterial(inf.secrets.get(`${ns}/${apiKeySecretName(apiKey.metadata.name)}`) as SecretLike | undefined) }));
+      const entries = keyEntries(env, tenant, keys, now);
+      const doc = renderGatewayConfig(env, tenant, entries);
+      const valid = validateGatewayConfig(doc);
+      if (valid.ok) {
+        const secret = gatewayConfigSecret(env, tenantName, config.systemNamespace, doc);
+        await applyIfChanged(ctx, NAME, FM, Types.secret, secret, inf.secrets.get(`${config.systemNamespace}/${secret.metadata.name}`));
+        gatewayConfig = { secretName: secret.metadata.name, keys: entries.length };
+      } else {
+        gatewayConfig = { invalid: valid.errors };
+        ctx.log.error("Gateway config of Environment failed validation; not written", { environment: key, errors: valid.errors });
+      }
+      // Come back when a rotated key's grace period ends, to drop it from the config.
+      const graceEnds = entries.filter((e) => e.expiresAt && keys.some((k) => k.material.previous.some((p) => p.hash === e.hash)))
+        .map((e) => Date.parse(e.expiresAt!) - now.getTime()).filter((d) => d > 0);
+      if (graceEnds.length) requeueAfterMs = Math.min(...graceEnds) + 1000;
+    }
+
+    const pools = (env.spec.routes ?? []).flatMap((r) => (r.nodePool ? [r.nodePool] : []));
+    const status = environmentStatus(env, {
+      tenantFound: tenant !== undefined,
+      tenantSuspended: tenant?.spec.suspended ?? false,
+      certificate,
+      missingServices: backends.missingServices,
+      gatewayConfig,
+      nodePools: poolCapacity(pools, inf.nodes.list() as NodeLike[]),
+    }, now);
+    await writeStatusIfChanged(ctx, NAME, FM, Types.environment, env, status);
+    return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+  };
+}
+

@@ -1,0 +1,174 @@
+/**
+ * What every controller shares: the informer caches, a work queue drained by N workers, and the
+ * write helpers (server-side apply only when something would change, status only when it changed,
+ * finalizers). Reconcile functions are level-triggered: they read the caches, never events.
+ */
+import type { Logger } from "winston";
+import { FINALIZER } from "@crosslogic/crds";
+import type { Config } from "../config.ts";
+import type { AuditSink } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import type { RevocationPublisher } from "../revocation.ts";
+import { needsApply, stableStringify, withAppliedHash } from "../kube/apply.ts";
+import { isConflict, isNotFound, resourcePath, type KubeClient, type ResourceType } from "../kube/client.ts";
+import type { EventRecorder } from "../kube/events.ts";
+import type { Informer, KubeObject } from "../kube/informer.ts";
+import type { WorkQueue } from "../kube/workqueue.ts";
+import type { ApiKey, Environment, Tenant } from "@crosslogic/crds";
+import type { ChildObject } from "./tenant/desired.ts";
+
+export type Obj = KubeObject & Record<string, unknown>;
+
+export interface Informers {
+  tenants: Informer<Tenant & KubeObject>;
+  environments: Informer<Environment & KubeObject>;
+  apiKeys: Informer<ApiKey & KubeObject>;
+  namespaces: Informer<Obj>;
+  networkPolicies: Informer<Obj>;
+  roles: Informer<Obj>;
+  roleBindings: Informer<Obj>;
+  certificates: Informer<Obj>;
+  secrets: Informer<Obj>;
+  services: Informer<Obj>;
+  nodes: Informer<Obj>;
+}
+
+export interface Queues {
+  tenant: WorkQueue;
+  environment: WorkQueue;
+  apiKey: WorkQueue;
+}
+
+export interface Context {
+  client: KubeClient;
+  config: Readonly<Config>;
+  log: Logger;
+  metrics: Metrics;
+  events: EventRecorder;
+  audit: AuditSink;
+  revocation: RevocationPublisher;
+  informers: Informers;
+  queues: Queues;
+  now(): Date;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+/** Thrown for problems a retry cannot fix soon; the controller logs it and backs off to the slowest rate. */
+export class PermanentError extends Error {}
+
+export class Controller {
+  readonly name: string;
+  #queue: WorkQueue;
+  #reconcile: (key: string) => Promise<ReconcileResult | void>;
+  #log: Logger;
+  #metrics: Metrics;
+  #workers: Promise<void>[] = [];
+
+  constructor(name: string, queue: WorkQueue, reconcile: (key: string) => Promise<ReconcileResult | void>, log: Logger, metrics: Metrics) {
+    this.name = name;
+    this.#queue = queue;
+    this.#reconcile = reconcile;
+    this.#log = log.child({ controller: name });
+    this.#metrics = metrics;
+  }
+
+  start(workers: number): void {
+    for (let i = 0; i < workers; i++) this.#workers.push(this.#work());
+  }
+
+  async #work(): Promise<void> {
+    for (;;) {
+      const key = await this.#queue.get();
+      if (key === undefined) return;
+      const end = this.#metrics.reconcileSeconds.startTimer({ controller: this.name });
+      try {
+        const res = await this.#reconcile(key);
+        this.#queue.forget(key);
+        if (res?.requeueAfterMs !== undefined) this.#queue.addAfter(key, res.requeueAfterMs);
+        this.#metrics.reconciles.inc({ controller: this.name, result: "success" });
+      } catch (err) {
+        const delay = this.#queue.addRateLimited(key);
+        this.#metrics.reconciles.inc({ controller: this.name, result: "error" });
+        const level = isConflict(err) ? "debug" : "warn";
+        this.#log.log(level, `Reconcile of ${key} failed, retrying`, { key, error: (err as Error).message, retryInMs: delay, attempt: this.#queue.failures(key) });
+      } finally {
+        end();
+        this.#queue.done(key);
+      }
+    }
+  }
+
+  /** Stops taking keys and waits for in-flight reconciles to finish. */
+  async stop(): Promise<void> {
+    this.#queue.shutDown();
+    await Promise.all(this.#workers);
+  }
+}
+
+/** Applies `desired` (server-side apply, forced, own field manager) when it would change `observed`. */
+export async function applyIfChanged(ctx: Context, controller: string, fieldManager: string, type: ResourceType, desired: ChildObject, observed: KubeObject | undefined, owner?: KubeObject & { kind?: string; apiVersion?: string }): Promise<"created" | "updated" | "unchanged"> {
+  const obj = withAppliedHash(desired);
+  if (!needsApply(observed, obj)) return "unchanged";
+  await ctx.client.apply(type, obj, fieldManager);
+  ctx.metrics.writes.inc({ controller, kind: type.kind, op: "apply" });
+  const outcome = observed ? "updated" : "created";
+  if (owner) {
+    const what = `${type.kind} ${desired.metadata.namespace ? `${desired.metadata.namespace}/` : ""}${desired.metadata.name}`;
+    ctx.events.event(owner, "Normal", outcome === "created" ? "Created" : "Repaired", outcome === "created" ? `Created ${what}` : `Restored ${what} to its desired state`);
+  }
+  return outcome;
+}
+
+/** Writes the status subresource by server-side apply, only when it differs from the observed one. */
+export async function writeStatusIfChanged(ctx: Context, controller: string, fieldManager: string, type: ResourceType, obj: KubeObject & { status?: unknown }, status: unknown): Promise<boolean> {
+  if (stableStringify(obj.status ?? {}) === stableStringify(status)) return false;
+  await ctx.client.apply(type, {
+    apiVersion: `${type.group}/${type.version}`, kind: type.kind,
+    metadata: { name: obj.metadata.name, ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}) },
+    status,
+  } as { metadata: { name: string; namespace?: string } }, fieldManager, "status");
+  ctx.metrics.writes.inc({ controller, kind: type.kind, op: "status" });
+  return true;
+}
+
+export async function ensureFinalizer(ctx: Context, controller: string, fieldManager: string, type: ResourceType, obj: KubeObject): Promise<void> {
+  if (obj.metadata.finalizers?.includes(FINALIZER)) return;
+  await ctx.client.apply(type, {
+    apiVersion: `${type.group}/${type.version}`, kind: type.kind,
+    metadata: { name: obj.metadata.name, ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}), finalizers: [FINALIZER] },
+  } as { metadata: { name: string } }, fieldManager);
+  ctx.metrics.writes.inc({ controller, kind: type.kind, op: "finalizer" });
+}
+
+/** Removes our finalizer with a JSON patch guarded by a test, so a concurrent change is never overwritten. */
+export async function removeFinalizer(ctx: Context, controller: string, type: ResourceType, obj: KubeObject): Promise<void> {
+  const i = obj.metadata.finalizers?.indexOf(FINALIZER) ?? -1;
+  if (i < 0) return;
+  try {
+    await ctx.client.request({
+      method: "PATCH", path: resourcePath(type, obj.metadata.namespace, obj.metadata.name), contentType: "application/json-patch+json",
+      body: [{ op: "test", path: `/metadata/finalizers/${i}`, value: FINALIZER }, { op: "remove", path: `/metadata/finalizers/${i}` }],
+    });
+    ctx.metrics.writes.inc({ controller, kind: type.kind, op: "finalizer" });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+/** Deletes an object, treating "already gone" as success. */
+export async function deleteIfExists(ctx: Context, controller: string, type: ResourceType, namespace: string | undefined, name: string): Promise<boolean> {
+  try {
+    await ctx.client.delete(type, namespace, name);
+    ctx.metrics.writes.inc({ controller, kind: type.kind, op: "delete" });
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+export const labelsMatch = (obj: KubeObject, labels: Record<string, string>): boolean =>
+  Object.entries(labels).every(([k, v]) => obj.metadata.labels?.[k] === v);

@@ -1,0 +1,85 @@
+/** Tenant controller: gathers from the caches, applies the desired children, prunes, writes status. */
+import { FieldManagers, Labels, MANAGED_BY, tenantNamespace, type Tenant } from "@crosslogic/crds";
+import { Types } from "../../kube/types.ts";
+import type { KubeObject } from "../../kube/informer.ts";
+import { applyIfChanged, deleteIfExists, ensureFinalizer, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
+import { desiredTenantChildren, tenantLabels, type ChildObject } from "./desired.ts";
+import { tenantStatus } from "./status.ts";
+
+const NAME = "tenant";
+const FM = FieldManagers.tenant;
+
+const typeOf = (child: ChildObject) =>
+  child.kind === "NetworkPolicy" ? Types.networkPolicy : child.kind === "Role" ? Types.role : child.kind === "RoleBinding" ? Types.roleBinding : Types.namespace;
+
+export function tenantController(ctx: Context) {
+  const { informers: inf } = ctx;
+
+  async function cleanUp(tenant: Tenant & KubeObject): Promise<void> {
+    const name = tenant.metadata.name;
+    const sel = { [Labels.managedBy]: MANAGED_BY, [Labels.tenant]: name };
+    // Cross-namespace and cluster-scoped children, found by label (owner references cannot reach them).
+    for (const s of inf.secrets.list().filter((o) => o.metadata.namespace === ctx.config.systemNamespace && labelsMatch(o, sel))) {
+      await deleteIfExists(ctx, NAME, Types.secret, s.metadata.namespace, s.metadata.name);
+    }
+    for (const p of inf.networkPolicies.list().filter((o) => o.metadata.namespace !== tenantNamespace(name) && labelsMatch(o, sel))) {
+      await deleteIfExists(ctx, NAME, Types.networkPolicy, p.metadata.namespace, p.metadata.name);
+    }
+    for (const ns of inf.namespaces.list().filter((o) => labelsMatch(o, sel) && !o.metadata.deletionTimestamp)) {
+      await deleteIfExists(ctx, NAME, Types.namespace, undefined, ns.metadata.name);
+    }
+    await ctx.revocation.publish({ type: "tenant_suspended", tenant: name });
+    ctx.audit.record("tenant_deleted", { tenant_id: name, details: { namespace: tenantNamespace(name) } });
+    await removeFinalizer(ctx, NAME, Types.tenant, tenant);
+  }
+
+  return async function reconcile(key: string): Promise<ReconcileResult | void> {
+    const tenant = inf.tenants.get(key);
+    if (!tenant) return;
+    const log = ctx.log.child({ tenant: key });
+    if (tenant.metadata.deletionTimestamp) {
+      await cleanUp(tenant);
+      log.info("Tenant cleaned up");
+      return;
+    }
+    await ensureFinalizer(ctx, NAME, FM, Types.tenant, tenant);
+
+    const { namespace, namespaced } = desiredTenantChildren(tenant);
+    const observedNs = inf.namespaces.get(namespace.metadata.name);
+    if (observedNs?.metadata.deletionTimestamp) {
+      // A namespace being deleted cannot be re-filled; wait until it is gone.
+      return { requeueAfterMs: 5_000 };
+    }
+    await applyIfChanged(ctx, NAME, FM, Types.namespace, namespace, observedNs, tenant);
+    for (const child of namespaced) {
+      const t = typeOf(child);
+      const informer = t === Types.networkPolicy ? inf.networkPolicies : t === Types.role ? inf.roles : inf.roleBindings;
+      await applyIfChanged(ctx, NAME, FM, t, child, informer.get(`${child.metadata.namespace}/${child.metadata.name}`), tenant);
+    }
+    // Prune children of this tenant (not of its environments) that are no longer desired.
+    const wanted = new Set(namespaced.map((c) => `${c.kind}/${c.metadata.name}`));
+    const ownLabels = tenantLabels(tenant.metadata.name);
+    for (const [t, informer] of [[Types.networkPolicy, inf.networkPolicies], [Types.role, inf.roles], [Types.roleBinding, inf.roleBindings]] as const) {
+      for (const o of informer.list()) {
+        if (o.metadata.namespace !== namespace.metadata.name || !labelsMatch(o, ownLabels) || o.metadata.labels?.[Labels.environment]) continue;
+        if (!wanted.has(`${t.kind}/${o.metadata.name}`)) await deleteIfExists(ctx, NAME, t, o.metadata.namespace, o.metadata.name);
+      }
+    }
+
+    const previousPhase = tenant.status?.phase;
+    if (tenant.spec.suspended && previousPhase !== "Suspended") {
+      await ctx.revocation.publish({ type: "tenant_suspended", tenant: tenant.metadata.name });
+      ctx.audit.record("tenant_suspended", { tenant_id: tenant.metadata.name, details: {} });
+      ctx.events.event(tenant, "Warning", "Suspended", "Tenant suspended: the gateway refuses every key of the tenant");
+    } else if (!tenant.spec.suspended && previousPhase === "Suspended") {
+      ctx.audit.record("tenant_resumed", { tenant_id: tenant.metadata.name, details: {} });
+      ctx.events.event(tenant, "Normal", "Resumed", "Tenant resumed");
+    } else if (previousPhase === undefined) {
+      ctx.audit.record("tenant_created", { tenant_id: tenant.metadata.name, details: { plan: tenant.spec.plan } });
+    }
+
+    // What was just applied is in place; the caches catch up with the watch events that follow.
+    const status = tenantStatus(tenant, { namespaceReady: true, rbacReady: true, networkPolicyReady: true }, ctx.now());
+    await writeStatusIfChanged(ctx, NAME, FM, Types.tenant, tenant, status);
+  };
+}

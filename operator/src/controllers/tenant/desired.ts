@@ -1,0 +1,93 @@
+/**
+ * What a Tenant should produce (pure): its namespace, a default-deny NetworkPolicy, and a Role plus
+ * RoleBinding per member role. The namespace is cluster-scoped, so it is found again by labels and
+ * removed by the Tenant's finalizer; namespaced children carry an owner reference to the Tenant.
+ */
+import {
+  API_VERSION, Labels, MANAGED_BY, TenantRoleNames, tenantNamespace, type Tenant, type TenantMember,
+} from "@crosslogic/crds";
+
+export interface ChildObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string; namespace?: string; labels: Record<string, string>; annotations?: Record<string, string>;
+    ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller: boolean; blockOwnerDeletion: boolean }>;
+  };
+  [field: string]: unknown;
+}
+
+export const DEFAULT_DENY_POLICY = "crosslogic-default-deny";
+
+/** Owner reference to one of our kinds (list items do not always carry apiVersion and kind). */
+export function ownerRef(owner: { kind: string; metadata: { name: string; uid?: string } }) {
+  return { apiVersion: API_VERSION, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid ?? "", controller: true, blockOwnerDeletion: true };
+}
+
+export function tenantLabels(tenant: string): Record<string, string> {
+  return { [Labels.managedBy]: MANAGED_BY, [Labels.tenant]: tenant };
+}
+
+const crosslogicResources = ["environments", "apikeys"];
+const statusResources = ["environments/status", "apikeys/status"];
+const read = ["get", "list", "watch"];
+const write = ["create", "update", "patch", "delete"];
+
+/** RBAC rules per member role. Only admin and developer can read Secrets (where keys live). */
+export function roleRules(role: TenantMember["role"]) {
+  const base = [{ apiGroups: ["crosslogic.ai"], resources: [...crosslogicResources, ...statusResources], verbs: read }, { apiGroups: [""], resources: ["events"], verbs: read }];
+  switch (role) {
+    case "admin":
+      return [
+        { apiGroups: ["crosslogic.ai"], resources: crosslogicResources, verbs: [...read, ...write] },
+        { apiGroups: ["crosslogic.ai"], resources: statusResources, verbs: read },
+        { apiGroups: [""], resources: ["secrets"], verbs: read },
+        { apiGroups: [""], resources: ["events"], verbs: read },
+        { apiGroups: ["cert-manager.io"], resources: ["certificates"], verbs: read },
+      ];
+    case "developer":
+      return [
+        { apiGroups: ["crosslogic.ai"], resources: ["apikeys"], verbs: [...read, ...write] },
+        ...base,
+        { apiGroups: [""], resources: ["secrets"], verbs: read },
+      ];
+    case "read-only":
+      return base;
+  }
+}
+
+export function desiredTenantChildren(tenant: Tenant): { namespace: ChildObject; namespaced: ChildObject[] } {
+  const name = tenant.metadata.name;
+  const ns = tenantNamespace(name);
+  const labels = tenantLabels(name);
+  const owner = [ownerRef({ kind: "Tenant", metadata: tenant.metadata })];
+  const namespace: ChildObject = {
+    apiVersion: "v1", kind: "Namespace",
+    metadata: {
+      name: ns, ownerReferences: owner,
+      labels: { ...labels, "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest" },
+    },
+  };
+  const meta = (n: string) => ({ name: n, namespace: ns, labels, ownerReferences: owner });
+  const denyAll: ChildObject = {
+    apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: meta(DEFAULT_DENY_POLICY),
+    spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] },
+  };
+  const members = tenant.spec.members ?? [];
+  const rbac = (["admin", "developer", "read-only"] as const).flatMap((role): ChildObject[] => {
+    const roleName = TenantRoleNames[role];
+    const subjects = members.filter((m) => m.role === role).map((m) => m.kind === "ServiceAccount"
+      ? { kind: "ServiceAccount", name: m.name, namespace: m.namespace ?? ns }
+      : { kind: m.kind, apiGroup: "rbac.authorization.k8s.io", name: m.name });
+    return [
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: meta(roleName), rules: roleRules(role) },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: meta(roleName),
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleName },
+        // The API server drops an empty list; leaving it out keeps "nothing changed" exact.
+        ...(subjects.length ? { subjects } : {}),
+      },
+    ];
+  });
+  return { namespace, namespaced: [denyAll, ...rbac] };
+}

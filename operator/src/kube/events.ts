@@ -1,0 +1,31 @@
+/** Kubernetes Events (core/v1) on lifecycle changes: visible in `kubectl describe` and `kubectl get events`. */
+import { randomBytes } from "node:crypto";
+import type { Logger } from "winston";
+import { resourcePath, type KubeClient } from "./client.ts";
+import type { KubeObject } from "./informer.ts";
+import { Types } from "./types.ts";
+
+export interface EventRecorder {
+  event(obj: KubeObject & { apiVersion?: string; kind?: string }, type: "Normal" | "Warning", reason: string, message: string): void;
+}
+
+export function createEventRecorder(client: KubeClient, component: string, log: Logger, onWrite?: () => void): EventRecorder {
+  return {
+    event(obj, type, reason, message) {
+      // Events about cluster-scoped objects live in "default", as kubectl describe expects.
+      const namespace = obj.metadata.namespace ?? "default";
+      const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+      onWrite?.();
+      // Fire-and-forget: an Event that cannot be written must not fail the reconcile.
+      client.request({
+        method: "POST", path: resourcePath(Types.event, namespace), body: {
+          apiVersion: "v1", kind: "Event",
+          metadata: { name: `${obj.metadata.name}.${randomBytes(8).toString("hex")}`, namespace },
+          involvedObject: { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
+          reason, message: message.slice(0, 1024), type, source: { component }, reportingComponent: component, reportingInstance: component,
+          firstTimestamp: now, lastTimestamp: now, count: 1,
+        },
+      }).catch((err: Error) => log.warn("Event not recorded", { reason, error: err.message }));
+    },
+  };
+}

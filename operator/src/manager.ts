@@ -1,0 +1,225 @@
+/**
+ * Wires the operator: API client, health/metrics server, leader election, informers, the mapping
+ * from watched objects to the keys of the primary objects that own them, the three controllers,
+ * node-pool auditing, periodic resync and graceful shutdown.
+ */
+import type http from "node:http";
+import type { Logger } from "winston";
+import {
+  ConditionTypes, GATEWAY_CONFIG_DATA_KEY, Labels, MANAGED_BY, OPERATOR_LEASE_NAME, tenantNamespace, type ApiKey, type Environment, type Tenant,
+} from "@crosslogic/crds";
+import type { Config } from "./config.ts";
+import { startHttpServer } from "./http.ts";
+import { createAuditLog, createLogger, type AuditSink } from "./log.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
+import { createRevocationPublisher } from "./revocation.ts";
+import { KubeClient } from "./kube/client.ts";
+import { createEventRecorder } from "./kube/events.ts";
+import { Informer, objectKey, type InformerEvent, type KubeObject } from "./kube/informer.ts";
+import { LeaderElector } from "./kube/leader.ts";
+import { Types } from "./kube/types.ts";
+import { WorkQueue } from "./kube/workqueue.ts";
+import { KeyAnnotations } from "./controllers/api-key/key-material.ts";
+import { apiKeyController } from "./controllers/api-key/controller.ts";
+import { environmentController } from "./controllers/environment/controller.ts";
+import { nodeAuditEvents, type NodeLike } from "./controllers/node-pools.ts";
+import { tenantController } from "./controllers/tenant/controller.ts";
+import { Controller, type Context, type Informers, type Obj, type Queues } from "./controllers/runtime.ts";
+
+export interface Operator {
+  readonly port: number;
+  readonly metrics: Metrics;
+  leading(): boolean;
+  /** Stops controllers and informers, releases the Lease, closes the server. Idempotent. */
+  stop(): Promise<void>;
+  /** Resolves when the operator stopped by itself (lost leadership); the process should exit then. */
+  readonly stopped: Promise<string>;
+}
+
+export interface OperatorDeps {
+  logger?: Logger;
+  audit?: AuditSink;
+  now?: () => Date;
+}
+
+export async function startOperator(config: Readonly<Config>, deps: OperatorDeps = {}): Promise<Operator> {
+  const log = deps.logger ?? createLogger(config.logLevel);
+  const audit = deps.audit ?? createAuditLog();
+  const metrics = createMetrics();
+  const client = await KubeClient.create({ kubeconfig: config.kubeconfig, userAgent: `crosslogic-operator/${config.identity}`, metrics });
+  const revocation = createRevocationPublisher(config.redisUrl, (m) => metrics.revocationsPublished.inc({ type: m.type }));
+  const events = createEventRecorder(client, "crosslogic-operator", log, () => metrics.writes.inc({ controller: "events", kind: "Event", op: "create" }));
+
+  let informers: Informers | undefined;
+  let controllers: Controller[] = [];
+  let resyncTimer: NodeJS.Timeout | undefined;
+  let running = false;
+  let synced = false;
+  let resolveStopped!: (reason: string) => void;
+  const stopped = new Promise<string>((r) => { resolveStopped = r; });
+
+  const elector = config.leaderElection
+    ? new LeaderElector(client, { namespace: config.systemNamespace, name: OPERATOR_LEASE_NAME, identity: config.identity, leaseDurationMs: config.leaseDurationSeconds * 1000, renewDeadlineMs: config.leaseDurationSeconds * 1000 * 2 / 3, retryPeriodMs: Math.max(500, config.leaseDurationSeconds * 1000 / 7) }, log)
+    : undefined;
+
+  const server: http.Server = await startHttpServer(config.httpPort, config.httpHost, metrics, {
+    healthy: () => ({ ok: true, detail: running ? "running" : "standing by" }),
+    ready: () => (!running ? { ok: !!elector, detail: "standing by for the leader Lease" } : synced ? { ok: true, detail: "caches synced" } : { ok: false, detail: "caches syncing" }),
+  });
+  const port = (server.address() as { port: number }).port;
+
+  async function startControllers(): Promise<void> {
+    running = true;
+    metrics.leader.set(1);
+    const mk = <T extends KubeObject>(type: (typeof Types)[keyof typeof Types], opts: { labelSelector?: string; optional?: boolean } = {}) =>
+      new Informer<T>(client, type, log, { ...opts, watchTimeoutSeconds: config.watchTimeoutSeconds }, metrics);
+    const managed = `${Labels.managedBy}=${MANAGED_BY}`;
+    const inf: Informers = {
+      tenants: mk<Tenant & KubeObject>(Types.tenant),
+      environments: mk<Environment & KubeObject>(Types.environment),
+      apiKeys: mk<ApiKey & KubeObject>(Types.apiKey),
+      namespaces: mk<Obj>(Types.namespace, { labelSelector: managed }),
+      networkPolicies: mk<Obj>(Types.networkPolicy, { labelSelector: managed }),
+      roles: mk<Obj>(Types.role, { labelSelector: managed }),
+      roleBindings: mk<Obj>(Types.roleBinding, { labelSelector: managed }),
+      certificates: mk<Obj>(Types.certificate, { labelSelector: managed, optional: true }),
+      secrets: mk<Obj>(Types.secret, { labelSelector: managed }),
+      services: mk<Obj>(Types.service),
+      nodes: mk<Obj>(Types.node, { labelSelector: Labels.nodePool }),
+    };
+    informers = inf;
+    const depth = (name: string) => (d: number) => metrics.queueDepth.set({ controller: name }, d);
+    const queues: Queues = { tenant: new WorkQueue({ onDepth: depth("tenant") }), environment: new WorkQueue({ onDepth: depth("environment") }), apiKey: new WorkQueue({ onDepth: depth("apikey") }) };
+    const ctx: Context = { client, config, log, metrics, events, audit, revocation, informers: inf, queues, now: deps.now ?? (() => new Date()) };
+    wireEventHandlers(inf, queues, config, audit, () => synced);
+
+    for (const i of Object.values(inf)) i.start();
+    await Promise.all(Object.values(inf).map((i) => i.waitForSync()));
+    if (!running) return;
+    synced = true;
+    log.info("Caches synced; starting controllers", { tenants: inf.tenants.list().length, environments: inf.environments.list().length, apiKeys: inf.apiKeys.list().length });
+    controllers = [
+      new Controller("tenant", queues.tenant, tenantController(ctx), log, metrics),
+      new Controller("environment", queues.environment, environmentController(ctx), log, metrics),
+      new Controller("apikey", queues.apiKey, apiKeyController(ctx), log, metrics),
+    ];
+    for (const c of controllers) c.start(config.workers);
+    const resyncAll = () => {
+      for (const t of inf.tenants.list()) queues.tenant.add(objectKey(t));
+      for (const e of inf.environments.list()) queues.environment.add(objectKey(e));
+      for (const k of inf.apiKeys.list()) queues.apiKey.add(objectKey(k));
+    };
+    resyncAll();
+    resyncTimer = setInterval(resyncAll, config.resyncSeconds * 1000);
+    resyncTimer.unref();
+  }
+
+  async function stopControllers(): Promise<void> {
+    running = false;
+    metrics.leader.set(0);
+    if (resyncTimer) clearInterval(resyncTimer);
+    await Promise.all(controllers.map((c) => c.stop()));
+    await Promise.all(Object.values(informers ?? {}).map((i: Informer<KubeObject>) => i.stop()));
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (reason = "stopped") => (stopping ??= (async () => {
+    log.info("Operator stopping", { reason });
+    await elector?.stop();
+    await stopControllers();
+    await revocation.close();
+    await new Promise<void>((r) => server.close(() => r()));
+    server.closeAllConnections();
+    client.close();
+    resolveStopped(reason);
+  })());
+
+  if (elector) {
+    void elector.run({
+      onStarted: () => { startControllers().catch((err: Error) => { log.error("Controllers failed to start", { error: err.message }); void stop("start failure"); }); },
+      onStopped: () => { log.error("Lost the leader Lease; stopping"); void stop("lost leadership"); },
+    });
+  } else {
+    await startControllers();
+  }
+
+  return { port, metrics, leading: () => running, stop: () => stop(), stopped };
+}
+
+/** Maps every watched object to the primary objects whose desired state depends on it. */
+function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, audit: AuditSink, synced: () => boolean): void {
+  const envsOfTenant = (tenant: string) => inf.environments.list().filter((e) => e.metadata.namespace === tenantNamespace(tenant));
+  const keysOfEnv = (ns: string, env: string) => inf.apiKeys.list().filter((k) => k.metadata.namespace === ns && k.spec.environment === env);
+  const specChanged = (ev: InformerEvent<KubeObject>) => ev.type !== "update" || ev.obj.metadata.generation !== ev.old.metadata.generation || ev.obj.metadata.deletionTimestamp !== ev.old.metadata.deletionTimestamp;
+
+  inf.tenants.on((ev) => {
+    q.tenant.add(objectKey(ev.obj));
+    if (specChanged(ev)) for (const e of envsOfTenant(ev.obj.metadata.name)) q.environment.add(objectKey(e));
+  });
+  inf.environments.on((ev) => {
+    q.environment.add(objectKey(ev.obj));
+    if (ev.type !== "update") for (const k of keysOfEnv(ev.obj.metadata.namespace!, ev.obj.metadata.name)) q.apiKey.add(objectKey(k));
+  });
+  inf.apiKeys.on((ev) => {
+    q.apiKey.add(objectKey(ev.obj));
+    if (specChanged(ev)) q.environment.add(`${ev.obj.metadata.namespace}/${ev.obj.spec.environment}`);
+  });
+  const toTenantOrEnv = (ev: InformerEvent<Obj>) => {
+    const l = ev.obj.metadata.labels ?? {};
+    const tenant = l[Labels.tenant];
+    const env = l[Labels.environment];
+    if (!tenant) return;
+    if (env) q.environment.add(`${tenantNamespace(tenant)}/${env}`);
+    else q.tenant.add(tenant);
+  };
+  inf.namespaces.on(toTenantOrEnv);
+  inf.roles.on(toTenantOrEnv);
+  inf.roleBindings.on(toTenantOrEnv);
+  inf.networkPolicies.on((ev) => {
+    toTenantOrEnv(ev);
+    // A pool's shared default-deny policy: every environment using that pool re-applies it.
+    if (!ev.obj.metadata.labels?.[Labels.tenant]) {
+      for (const e of inf.environments.list()) if (e.spec.routes?.some((r) => r.backend.service?.namespace === ev.obj.metadata.namespace)) q.environment.add(objectKey(e));
+    }
+  });
+  inf.certificates.on(toTenantOrEnv);
+  inf.secrets.on((ev) => {
+    const l = ev.obj.metadata.labels ?? {};
+    if (l[Labels.apiKey] && ev.obj.metadata.namespace) {
+      q.apiKey.add(`${ev.obj.metadata.namespace}/${l[Labels.apiKey]}`);
+      if (l[Labels.environment]) q.environment.add(`${ev.obj.metadata.namespace}/${l[Labels.environment]}`);
+      return;
+    }
+    const tenant = l[Labels.tenant];
+    const env = l[Labels.environment];
+    if (l[Labels.gatewayConfig] === "true" && ev.obj.metadata.namespace === config.systemNamespace && tenant && env) {
+      const ns = tenantNamespace(tenant);
+      q.environment.add(`${ns}/${env}`);
+      // Keys whose Published condition no longer matches the config.
+      let hashes = new Set<string>();
+      if (ev.type !== "delete") {
+        try {
+          const doc = JSON.parse(Buffer.from((ev.obj.data as Record<string, string> | undefined)?.[GATEWAY_CONFIG_DATA_KEY] ?? "", "base64").toString("utf8")) as { keys?: Array<{ hash: string }> };
+          hashes = new Set((doc.keys ?? []).map((k) => k.hash));
+        } catch { /* unreadable */ }
+      }
+      for (const k of keysOfEnv(ns, env)) {
+        const hash = (inf.secrets.get(`${ns}/apikey-${k.metadata.name}`)?.metadata.annotations ?? {})[KeyAnnotations.hash];
+        const shown = k.status?.conditions?.find((c) => c.type === ConditionTypes.published)?.status === "True";
+        if (!k.spec.revoked && (hash !== undefined && hashes.has(hash)) !== shown) q.apiKey.add(objectKey(k));
+      }
+    }
+  });
+  inf.services.on((ev) => {
+    for (const e of inf.environments.list()) {
+      if (e.spec.routes?.some((r) => r.backend.service?.namespace === ev.obj.metadata.namespace && r.backend.service?.name === ev.obj.metadata.name)) q.environment.add(objectKey(e));
+    }
+  });
+  inf.nodes.on((ev) => {
+    const pools = new Set([ev.obj.metadata.labels?.[Labels.nodePool], ev.type === "update" ? ev.old.metadata.labels?.[Labels.nodePool] : undefined].filter(Boolean));
+    for (const e of inf.environments.list()) if (e.spec.routes?.some((r) => r.nodePool && pools.has(r.nodePool))) q.environment.add(objectKey(e));
+    // Launches and terminations seen live (the initial list is the starting inventory, not news).
+    if (!synced()) return;
+    for (const a of nodeAuditEvents(ev as { type: "add" | "update" | "delete"; obj: NodeLike; old?: NodeLike })) audit.record(a.action, { details: a.details });
+  });
+}
