@@ -19,6 +19,7 @@ COPY operator/package.json operator/
 COPY gateway/package.json gateway/
 COPY billing/package.json billing/
 COPY e2e/package.json e2e/
+COPY safety/package.json safety/
 # --omit=dev: no TypeScript, ESLint or test tools. --ignore-scripts: no install-time downloads
 # (the Prisma client is generated into prisma/src/generated and committed).
 RUN --mount=type=cache,target=/root/.npm \

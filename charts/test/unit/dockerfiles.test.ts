@@ -93,6 +93,33 @@ for (const c of components) {
   });
 }
 
+interface Manifest { name: string; workspaces?: string[]; dependencies?: Record<string, string> }
+const readJson = (f: string) => JSON.parse(fs.readFileSync(path.join(root, f), "utf8")) as Manifest;
+const workspaces = readJson("package.json").workspaces ?? [];
+const dirOf = new Map(workspaces.map((w) => [readJson(`${w}/package.json`).name, w]));
+
+/** Workspace folders a workspace needs at run time: itself and its @crosslogic dependencies, transitively. */
+function workspaceClosure(dir: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(dir)) return seen;
+  seen.add(dir);
+  for (const dep of Object.keys(readJson(`${dir}/package.json`).dependencies ?? {})) {
+    const d = dirOf.get(dep);
+    if (d) workspaceClosure(d, seen);
+  }
+  return seen;
+}
+
+for (const c of components) {
+  test(`${c}: the build sees every workspace manifest, and the image holds the sources of every workspace it imports`, () => {
+    const { stages } = parseDockerfile(fs.readFileSync(path.join(root, "deploy", `${c}.Dockerfile`), "utf8"));
+    const copied = (s: Stage) => s.instructions.filter((i) => i.op === "COPY" && !i.args.startsWith("--from=")).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    const depsCopies = copied(stages[0]!);
+    for (const w of workspaces) assert.ok(depsCopies.includes(`${w}/package.json`), `deps stage copies ${w}/package.json (npm ci checks the lock against every workspace)`);
+    const runtimeCopies = copied(stages.at(-1)!);
+    for (const w of workspaceClosure(c)) assert.ok(runtimeCopies.includes(`${w}/src`), `runtime stage copies ${w}/src (imported by ${c})`);
+  });
+}
+
 test("the parser reads continuation lines, ARG substitution and stage names", () => {
   const { stages } = parseDockerfile("ARG IMG=node:24-slim\n# c\nFROM ${IMG} AS a\nRUN echo 1 \\\n  && echo 2\nFROM a\nUSER 1000\n");
   assert.equal(stages[0]!.from, "node:24-slim");
