@@ -70,7 +70,7 @@ export function createSender(db: Database, resolveSecret: SecretResolver, log: L
   }
 
   function post(d: Claimed, secret: string): Promise<AttemptResult> {
-    const refused = refusedUrl(d.url);
+    const refused = refusedUrl(d.url, opts);
     if (refused) return Promise.resolve({ statusCode: null, error: refused });
     const timestamp = Math.floor(now().getTime() / 1000);
     return new Promise((resolve) => {

@@ -44,12 +44,20 @@ export function refusedAddress(address: string, policy: TargetPolicy = {}): stri
   return blocked.check(addr, type) ? `address ${address} is private, loopback, link-local or otherwise internal` : null;
 }
 
-/** Why a URL may not be a webhook target (before DNS), or null. */
-export function refusedUrl(raw: string): string | null {
+/**
+ * Why a URL may not be a webhook target (before DNS), or null. An IP-literal host is checked here:
+ * Node connects to IP literals without calling `lookup`, so the guarded lookup never sees them.
+ */
+export function refusedUrl(raw: string, policy: TargetPolicy = {}): string | null {
   let url: URL;
   try { url = new URL(raw); } catch { return "not a valid URL"; }
   if (url.protocol !== "https:") return "only https:// webhook URLs are allowed";
   if (url.username || url.password) return "credentials in webhook URLs are not allowed";
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  if (net.isIP(host)) {
+    const refused = refusedAddress(host, policy);
+    if (refused) return `refused webhook target ${host}: ${refused}`;
+  }
   return null;
 }
 
