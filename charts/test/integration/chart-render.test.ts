@@ -169,22 +169,21 @@ const fixedEnv: Record<string, string[]> = {
   billing: ["PORT", "DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "KUBECONFIG", "BILLING_GRACE_PERIOD_SECONDS", "LOG_LEVEL"],
 };
 
-/** The env schema a component's config.ts exports (a TypeBox object whose properties include LOG_LEVEL), if it exists yet. */
-async function envSchemaOf(component: string): Promise<string[] | undefined> {
+/**
+ * The variables a component's config.ts reads, if it exists yet: the keys of its TypeBox env
+ * schema (`  NAME: Type.…` / `  NAME: Int(…)` lines; the schema need not be exported).
+ */
+function envSchemaOf(component: string): string[] | undefined {
   const file = path.join(repoRoot, component, "src/config.ts");
   if (!fs.existsSync(file)) return undefined;
-  const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  for (const v of Object.values(mod)) {
-    const props = (v as { properties?: Record<string, unknown> } | null)?.properties;
-    if (props && typeof props === "object" && "LOG_LEVEL" in props) return Object.keys(props);
-  }
-  return undefined;
+  const names = [...fs.readFileSync(file, "utf8").matchAll(/^\s{2}([A-Z][A-Z0-9_]{2,}):\s/gm)].map((m) => m[1]!);
+  return names.includes("LOG_LEVEL") ? names : undefined;
 }
 
-test("every environment variable the chart sets is one the component reads (its config.ts, or the brief's list until it exists)", async (t) => {
+test("every environment variable the chart sets is one the component reads (its config.ts, or the brief's list until it exists)", (t) => {
   const objs = [...template({ valuesFiles: [externalTls] }), ...template({ valuesFiles: [ingressTls] })];
   for (const component of ["operator", "gateway", "billing"]) {
-    const fromConfig = await envSchemaOf(component);
+    const fromConfig = envSchemaOf(component);
     if (!fromConfig) t.diagnostic(`${component}/src/config.ts has no env schema yet: checked against the brief's list only`);
     const known = new Set([...(fromConfig ?? fixedEnv[component]!), ...nodeEnv]);
     const set = new Set<string>();
@@ -198,5 +197,22 @@ test("every environment variable the chart sets is one the component reads (its 
     const optional = new Set(["KUBECONFIG", "CONFIG_DIR", "STRIPE_API_BASE"]);
     const missing = fixedEnv[component]!.filter((n) => !optional.has(n) && !set.has(n));
     assert.deepEqual(missing, [], `${component}: variables of the brief the chart never sets`);
+  }
+});
+
+interface Rule { apiGroups: string[]; resources: string[]; verbs: string[] }
+
+test("the operator holds every permission of the tenant Roles it creates (Kubernetes refuses RBAC escalation)", async (t) => {
+  const file = path.join(repoRoot, "operator/src/controllers/tenant/desired.ts");
+  if (!fs.existsSync(file)) return t.skip("operator tenant controller not there yet");
+  const { roleRules } = (await import(pathToFileURL(file).href)) as { roleRules: (role: string) => Rule[] };
+  const held = find(template(), "ClusterRole", "crosslogic-operator").rules as Rule[];
+  const holds = (group: string, resource: string, verb: string) => held.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
+  for (const role of ["admin", "developer", "read-only"]) {
+    for (const rule of roleRules(role)) {
+      for (const g of rule.apiGroups) for (const res of rule.resources) for (const v of rule.verbs) {
+        assert.ok(holds(g, res, v), `tenant ${role} Role grants ${v} ${g || "core"}/${res}, which the operator's ClusterRole lacks`);
+      }
+    }
   }
 });
