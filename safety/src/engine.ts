@@ -4,7 +4,7 @@
  * into verdicts. Pure and synchronous.
  */
 import { findEncodedPayloads } from "./decode.ts";
-import { formsOfStripped, rot13, stripForScreening } from "./normalize.ts";
+import { formsOfStripped, stripForScreening } from "./normalize.ts";
 import { INPUT_RAW_RULES, INPUT_WORD_RULES, OUTPUT_RAW_RULES, OUTPUT_WORD_RULES, type Rule } from "./rules.ts";
 import type { Scope, Transform, Verdict } from "./types.ts";
 
@@ -57,7 +57,10 @@ function scanInto(ctx: Ctx, text: string, transform: Transform, depth: number): 
     if (!ctx.seen.has(rule.id) && rule.re.test(stripped)) emit(ctx, rule, transform);
   }
   if (ctx.opts.direction !== "input") return;
-  if (depth === 0) runWordRules(ctx, rot13(forms.joined), "rot13");
+  if (depth === 0) {
+    const r = formsOfStripped(stripped, { rot13: true });
+    runWordRules(ctx, r.joined, "rot13");
+  }
   if (depth >= (ctx.opts.maxDepth ?? DEFAULT_DEPTH)) return;
   const { payloads, truncated } = findEncodedPayloads(stripped, ctx.budget);
   if (truncated) ctx.truncated = true;

@@ -60,7 +60,9 @@ const LEET_MAP = new Uint8Array(128);
 for (const [k, v] of Object.entries(LEET)) LEET_MAP[k.charCodeAt(0)] = v.charCodeAt(0);
 /** Tokens whose digits are meaningful: never leet-folded. */
 const KEEP_TOKENS = new Set(["c4", "3d", "2d", "mp3", "mp4", "4k", "8k", "5g", "4g", "3g", "b2b", "h2o", "co2", "p2p", "ar15", "m16", "ak47", "1st", "2nd", "3rd", "vx"]);
-const UNIT_SUFFIX = /^\d+(st|nd|rd|th|s|k|m|g|x|d|h|gb|mb|kb|px|am|pm|p|v|w|hz|ms|yo)$/;
+const UNIT_SUFFIX = /^(?:\d*1st|\d*2nd|\d*3rd|\d+th|\d+(?:s|k|m|g|x|d|h|gb|mb|kb|px|am|pm|p|v|w|hz|ms|yo))$/;
+/** Mixed letter/digit tokens after which short all-digit tokens are read as leetspeak too (`d0 1 m4k3 4 b0mb`). */
+const LEET_TEXT_MIN_MIXED = 3;
 
 export interface ScreeningForms {
   /** Lowercase ASCII tokens joined by single spaces, with a leading and trailing space. */
@@ -88,10 +90,14 @@ const SPACE = 32;
 const WIDE_SPACE = 2;
 
 /** Fold code units to ASCII bytes: letters, digits, leet symbols; PUNCT, SPACE or WIDE_SPACE between. */
-function foldBytes(s: string): { bytes: Uint8Array; length: number; joinable: boolean } {
+function foldBytes(s: string): { bytes: Uint8Array; length: number; joinable: boolean; mixedTokens: number } {
   const bytes = new Uint8Array(s.length * 2 + 2);
   let n = 0;
   let spaces = 0;
+  let run = 0;
+  let mixedTokens = 0;
+  let tokenLetters = false;
+  let tokenDigits = false;
   let punct = false;
   let joinable = false;
   let lastTokenLen = 0;
@@ -104,34 +110,44 @@ function foldBytes(s: string): { bytes: Uint8Array; length: number; joinable: bo
       if (spaces === 1 && tokenLen === 1 && lastTokenLen === 1) joinable = true;
     }
     lastTokenLen = tokenLen;
+    if (tokenLetters && tokenDigits) mixedTokens++;
     tokenLen = 0;
+    tokenLetters = false;
+    tokenDigits = false;
     spaces = 0;
+    run = 0;
     punct = false;
   };
   for (let i = 0; i < s.length; i++) {
     const code = s.charCodeAt(i);
     let f = FOLD[code]!;
     if (f === 0) {
-      if (code === 32 || code === 9 || code === 10 || code === 13 || code === 0xa0 || (code >= 0x2000 && code <= 0x200a) || code === 0x3000) spaces++;
-      else punct = true;
+      if (code === 32 || code === 9 || code === 10 || code === 13 || code === 0xa0 || (code >= 0x2000 && code <= 0x200a) || code === 0x3000) {
+        run++;
+        if (run > spaces) spaces = run;
+      } else { punct = true; run = 0; }
       continue;
     }
-    if (f === 39) continue; // apostrophe: joins (don't → dont)
+    if (f === 39) { run = 0; continue; } // apostrophe: joins (don't → dont; `d ' s` → `ds`)
     flushSep();
-    bytes[n++] = f & 0xff;
+    const low = f & 0xff;
+    if (isLetter(low)) tokenLetters = true;
+    else if (isDigit(low)) tokenDigits = true;
+    bytes[n++] = low;
     tokenLen++;
     f >>= 8;
     if (f) bytes[n++] = f;
   }
-  return { bytes, length: n, joinable };
+  flushSep();
+  return { bytes, length: n, joinable, mixedTokens };
 }
 
 /** Write one token with leetspeak folded when it has letters; returns the new write position. */
-function writeToken(tok: Uint8Array, len: number, out: Uint8Array, w: number): number {
+function writeToken(tok: Uint8Array, len: number, out: Uint8Array, w: number, leetDigits: boolean): number {
   let letters = 0;
   let digits = 0;
   for (let i = 0; i < len; i++) { const b = tok[i]!; if (isLetter(b)) letters++; else if (isDigit(b)) digits++; }
-  let leet = letters > 0;
+  let leet = letters > 0 || (leetDigits && digits === len && len <= 2);
   if (leet && digits > 0 && len <= 6) {
     const token = String.fromCharCode(...tok.subarray(0, len));
     if (KEEP_TOKENS.has(token) || UNIT_SUFFIX.test(token)) leet = false;
@@ -153,7 +169,18 @@ function writeToken(tok: Uint8Array, len: number, out: Uint8Array, w: number): n
   return w;
 }
 
-function buildForm(bytes: Uint8Array, n: number, joined: boolean): string {
+/** Word bytes in the whitespace-delimited piece starting at `from` (PUNCT skipped), counting to 2 at most. */
+function nextPieceLength(bytes: Uint8Array, n: number, from: number): number {
+  let len = 0;
+  for (let j = from; j < n && len < 2; j++) {
+    const b = bytes[j]!;
+    if (b === SPACE || b === WIDE_SPACE) break;
+    if (isWordByte(b)) len++;
+  }
+  return len;
+}
+
+function buildForm(bytes: Uint8Array, n: number, joined: boolean, leetDigits: boolean): string {
   const out = new Uint8Array(n + 2);
   const tok = new Uint8Array(n + 1);
   let w = 0;
@@ -167,13 +194,13 @@ function buildForm(bytes: Uint8Array, n: number, joined: boolean): string {
     if (isWordByte(b)) { tok[t++] = b; pieceLen++; i++; continue; }
     if (b === PUNCT && joined) { i++; continue; }
     // A boundary. In joined mode a single-character piece followed by one space may merge with the next one.
-    if (joined && b === SPACE && pieceLen === 1 && (singlesRun > 0 || t === 1) && i + 2 <= n && isWordByte(bytes[i + 1]!) && (i + 2 === n || !isWordByte(bytes[i + 2]!))) {
+    if (joined && b === SPACE && pieceLen === 1 && (singlesRun > 0 || t === 1) && nextPieceLength(bytes, n, i + 1) === 1) {
       singlesRun++;
       pieceLen = 0;
       i++;
       continue;
     }
-    if (t > 0) w = writeToken(tok, t, out, w);
+    if (t > 0) w = writeToken(tok, t, out, w, leetDigits);
     t = 0;
     pieceLen = 0;
     singlesRun = 0;
@@ -187,25 +214,22 @@ export function screeningForms(text: string): ScreeningForms {
   return formsOfStripped(stripForScreening(text));
 }
 
-/** `screeningForms` of a text already passed through `stripForScreening`. */
-export function formsOfStripped(stripped: string): ScreeningForms {
-  const { bytes, length, joinable } = foldBytes(stripped);
-  const words = buildForm(bytes, length, false);
-  return { words, joined: joinable ? buildForm(bytes, length, true) : words };
+/**
+ * `screeningForms` of a text already passed through `stripForScreening`; with `rot13`, of its
+ * ROT13 reading (letters rotated before leetspeak is folded, so `3Q` reads `3d`).
+ */
+export function formsOfStripped(stripped: string, options: { rot13?: boolean } = {}): ScreeningForms {
+  const { bytes, length, joinable, mixedTokens } = foldBytes(stripped);
+  if (options.rot13) {
+    for (let i = 0; i < length; i++) { const b = bytes[i]!; if (isLetter(b)) bytes[i] = ((b - 97 + 13) % 26) + 97; }
+  }
+  const leetDigits = mixedTokens >= LEET_TEXT_MIN_MIXED;
+  const words = buildForm(bytes, length, false, leetDigits);
+  return { words, joined: joinable ? buildForm(bytes, length, true, leetDigits) : words };
 }
 
 function latin1(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1");
-}
-
-/** ROT13 of an ASCII string (the screening forms are ASCII). */
-export function rot13(ascii: string): string {
-  const b = Buffer.from(ascii, "latin1");
-  for (let i = 0; i < b.length; i++) {
-    const x = b[i]!;
-    if (x >= 97 && x <= 122) b[i] = ((x - 97 + 13) % 26) + 97;
-  }
-  return b.toString("latin1");
 }
 
 /**

@@ -45,7 +45,7 @@ const HOWTO = alt(
   "i wanna", "im going to", "i am going to", "i plan to", "i will", "best way to", "easiest way to",
   "cheapest way to", "fastest way to", "simplest way to", "ways to", "methods? (?:to|for)",
   "(?:what|which) (?:do i need|would i need|ingredients|materials|chemicals|items|parts|household items)(?: do i need| would i need)? (?:to|for)",
-  "give me (?:a |the |detailed |step by step |exact )*(?:instructions|steps|recipe|guide|method|tutorial|procedure|formula|blueprints?)(?: to| for| on)?",
+  "give me (?:a |the |detailed |step by step |exact )*(?:instructions|steps|recipe|guide|method|tutorial|procedure|formula|blueprints?|script|plan|playbook)(?: to| for| on)?",
   "write (?:a |an |me a |me an )?(?:guide|tutorial|instructions|manual|step by step)(?: to| for| on)?",
   "detailed (?:instructions|steps|guide)(?: to| for| on)?",
 );
@@ -65,7 +65,7 @@ const CBRN = alt(
   "sarin", "vx(?: nerve agent| gas)?", "tabun", "soman", "novichok", "nerve (?:agents?|gas)", "mustard gas", "sulfur mustard",
   "chlorine gas", "phosgene", "ricin", "abrin", "anthrax", "bacillus anthracis", "botulinum(?: toxin)?", "smallpox", "variola",
   "yersinia pestis", "plague bacteria", "bio ?weapons?", "biological weapons?", "chemical weapons?", "dirty bombs?",
-  "nuclear (?:bombs?|weapons?|devices?|warheads?)", "atomic bombs?", "weapons? grade (?:uranium|plutonium)", "toxic gas", "poison gas",
+  "nuclear (?:bombs?|weapons?|devices?|warheads?)", "atomic bombs?", "weapons? grade (?:uranium|plutonium)", "uranium (?:to|for) (?:weapons grade|a bomb|bomb grade)", "toxic gas", "poison gas",
 );
 const DRUG = alt(
   "meth", "methamphetamine", "crystal meth", "crank", "fentanyl", "carfentanil", "heroin", "cocaine", "crack cocaine", "lsd", "mdma",
@@ -80,7 +80,7 @@ const MALWARE = alt(
 );
 const VICTIM = alt(
   "someones?", "somebodys?", "a person", "people", "him", "her", "them", "a (?:child|kid|baby|woman|girl|man|stranger)", "children", "kids",
-  "students", "classmates", "the president", "a (?:cop|police officer|judge|politician)",
+  "students", "classmates", "the president", "a crowd", "crowds", "a crowd of people", "protesters", "worshippers", "pedestrians", "shoppers", "concertgoers", "as many people as possible", "a (?:cop|police officer|judge|politician)",
   "my (?:wife|husband|boss|neighbou?r|neighbou?rs|teacher|classmates?|family|parents|father|mother|dad|mom|brother|sister|ex|girlfriend|boyfriend|partner|roommate|coworker|landlord|stepdad|stepmom|son|daughter|baby)",
 );
 const OTHERS = alt(
@@ -94,12 +94,12 @@ const MINOR = alt(
 const SEXUAL = alt(
   "sexual(?! (?:abuse|health|education|development|harassment|assault|orientation|predators?|exploitation|consent))", "sex(?! (?:ed|education|offenders?|trafficking))",
   "nudes?", "naked", "erotic", "erotica", "porn", "pornographic", "pornography", "lewd", "nsfw", "sexy", "intercourse", "explicit sex(?:ual)?",
-  "sexually explicit", "fetish", "orgasm", "genitals?", "molest", "molesting", "seduce", "seducing", "groom", "grooming",
+  "sexually explicit", "fetish", "orgasm", "genitals?", "molest", "molesting", "seduce", "seducing",
 );
 
 // Jailbreak vocabulary.
 const PRIOR = alt("previous", "prior", "above", "earlier", "preceding", "initial", "original", "system", "safety", "all", "every", "any", "your", "developer", "openai", "default");
-const DIRECTIVES = alt("instructions?", "rules", "prompts?", "directions", "directives", "guidelines", "constraints", "programming", "policies", "policy", "restrictions", "training", "commands", "orders", "context", "messages");
+const DIRECTIVES = alt("instructions?", "rules?", "prompts?", "directions", "directives", "guidelines", "constraints", "programming", "policies", "policy", "restrictions", "training", "commands", "orders", "context", "messages");
 const ROLEPLAY_OPEN = alt(
   "pretend(?: to be| you are| that you are| youre)?", "imagine(?: you are| youre| that you are)?", "act as(?: if)?(?: you are)?", "act like", "roleplay as",
   "role play as", "play the role of", "you are now", "youre now", "from now on you are", "from now on youre", "you will now act as",
@@ -115,6 +115,7 @@ const NO_LIMITS = alt(
   "moral (?:guidelines|constraints|boundaries|compass)", "safeguards", "guardrails", "safety (?:guidelines|rules|filters|protocols|measures)",
   "ethics", "morals", "morality", "openai(?:s)? polic(?:y|ies)", "limitations", "rules or (?:restrictions|limits|ethics|guidelines)",
 );
+const PERSONA_ADJ = ["unfiltered", "uncensored", "unrestricted", "amoral", "unethical", "immoral", "rogue", "jailbroken", "evil", "unaligned", "lawless", "unhinged", "unbound"];
 const AI_SUBJECT = alt("you", "youre", "your", "assistant", "ai", "model", "chatbot", "chatgpt", "gpt", "claude", "llm", "respond", "answer", "reply", "replies", "responses", "answers");
 
 interface RuleSpec {
@@ -131,7 +132,7 @@ interface RuleSpec {
 const SPECS: RuleSpec[] = [
   // ---- Jailbreak and prompt injection (input only: completions explaining them are fine) ----
   { id: "jb.ignore_instructions", category: "jailbreak", score: 0.9, direction: "input",
-    pattern: ` ${alt("ignore", "disregard", "forget", "override", "bypass", "skip", "drop", "abandon", "discard", "delete", "erase", "neglect")}(?: ${alt("all", "any", "the", "of", "your", "these", "those", "everything", "prior", "above", "that", "you", "were", "told", "given", "have", "been", "said")}){0,4} ${PRIOR}(?: ${alt("the", "your", "of", "and", "ai", "model")})?(?: [a-z]+)? ${DIRECTIVES} ` },
+    pattern: ` ${alt("ignore", "disregard", "forget", "override", "bypass", "skip", "drop", "abandon", "discard", "delete", "erase", "neglect")}(?: ${alt("all", "any", "the", "of", "your", "these", "those", "everything", "prior", "above", "that", "you", "were", "told", "given", "have", "been", "said")}){0,4} ${PRIOR}(?: ${alt("the", "your", "of", "and", "ai", "model")})?(?: [a-z]+)? ${DIRECTIVES} (?!(?:style|attacks?|injections?|type|technique|prompts? (?:attack|injection))\\b)` },
   { id: "jb.ignore_instructions_joined", category: "jailbreak", score: 0.9, group: "jb.ignore_instructions", direction: "input",
     pattern: alt("ignoreallpreviousinstructions", "ignorepreviousinstructions", "ignoreallinstructions", "ignoreyourinstructions", "ignoreallpriorinstructions",
       "disregardpreviousinstructions", "disregardallpreviousinstructions", "forgetallpreviousinstructions", "forgetyourinstructions", "ignoreyourrules",
@@ -149,10 +150,18 @@ const SPECS: RuleSpec[] = [
     ) },
   { id: "jb.persona", category: "jailbreak", score: 0.85, direction: "input",
     pattern: ` ${ROLEPLAY_OPEN}(?: [a-z]+){0,4} (?:a |an |the )?${PERSONA} (?:ai|assistant|model|chatbot|version|bot|gpt|chatgpt|character|persona|entity|system|mode|llm|machine)` },
+  { id: "jb.persona_without_rules", category: "jailbreak", score: 0.8, group: "jb.persona", direction: "input",
+    pattern: ` ${ROLEPLAY_OPEN}${gap(3)} (?:ai|assistant|model|chatbot|bot|llm|version of yourself|character|entity|persona) (?:that has no|with no|without any|without|free of|that ignores|that never follows|unbound by)${gap(2)} (?:rules|restrictions|filters|limits|ethics|morals|guidelines|guardrails|censorship) ` },
+  { id: "jb.persona_declared", category: "jailbreak", score: 0.85, group: "jb.persona", direction: "input",
+    pattern: ` (?:you are|youre|you re) (?:now )?(?:a |an )?${alt(...PERSONA_ADJ)}(?: and (?:a |an )?${alt(...PERSONA_ADJ)})? (?:ai|assistant|model|chatbot|bot|llm|gpt|chatgpt|version|entity) ` },
+  { id: "jb.no_refusal", category: "jailbreak", score: 0.4, direction: "input",
+    pattern: ` you (?:will |must |shall |can )?(?:never|not ever|cannot|can not|cant|must not|will not|wont) (?:ever )?(?:refuse|decline|say no|reject)` },
+  { id: "jb.mode_state", category: "jailbreak", score: 0.8, group: "jb.developer_mode", direction: "input",
+    pattern: ` (?:you are|youre|you re|you will be|you have entered|now) (?:now )?in (?:developer|dev|god|sudo|jailbreak|jailbroken|unlocked|opposite|chaos|evil|unrestricted|unfiltered|dan|anarchy) mode ` },
   { id: "jb.persona_named", category: "jailbreak", score: 0.75, direction: "input",
     pattern: ` ${ROLEPLAY_OPEN} (?:a |an )?(?:evil|unfiltered|uncensored|unrestricted|amoral|unethical|immoral|rogue|jailbroken|unaligned) ` },
   { id: "jb.no_limits", category: "jailbreak", score: 0.75, direction: "input",
-    pattern: ` ${AI_SUBJECT}${gap(3)} ${alt("without", "with no", "have no", "has no", "free of", "free from", "not bound by", "no longer bound by", "unbound by", "freed from", "liberated from", "not restricted by", "not limited by", "no longer have", "dont have", "do not have", "doesnt have", "does not have", "beyond", "outside")}(?: ${alt("any", "all", "the", "your", "of", "usual", "typical", "normal", "those")}){0,2} ${NO_LIMITS} ` },
+    pattern: ` ${AI_SUBJECT}${gap(3)} ${alt("without", "with no", "have no", "has no", "free of", "free from", "not bound by", "no longer bound by", "unbound by", "freed from", "liberated from", "not restricted by", "not limited by", "no longer have", "had no", "would have no", "had zero", "dont have", "do not have", "doesnt have", "does not have", "beyond", "outside")}(?: ${alt("any", "all", "the", "your", "of", "usual", "typical", "normal", "those", "openais", "openai", "anthropics", "its", "their", "the companys", "such")}){0,2} ${NO_LIMITS} ` },
   { id: "jb.disable_safety", category: "jailbreak", score: 0.8, direction: "input",
     pattern: ` ${alt("turn off", "disable", "deactivate", "remove", "bypass", "circumvent", "get around", "evade", "ignore", "suspend", "drop", "abandon", "shut off", "switch off", "forget about")} (?:your|all your|all of your|your own|the ai|the models|the assistants) ${alt("safety", "content", "ethical", "ethics", "moral", "morality", "security")}(?: [a-z]+)? ${alt("filters?", "guidelines", "protocols", "restrictions", "checks", "settings", "features", "alignment", "training", "rules", "policies", "policy", "programming", "constraints", "measures", "guardrails")}` },
   { id: "jb.jailbroken", category: "jailbreak", score: 0.75, direction: "input",
@@ -214,20 +223,26 @@ const SPECS: RuleSpec[] = [
     pattern: ` ${alt("write", "create", "code", "develop", "build", "generate", "make", "program", "give me", "design", "craft", "produce", "implement", "deploy", "spread", "distribute")}${dgap(4)} ${MALWARE}(?! (?:work|works|spread|spreads)\\b)` },
   { id: "malware.evasion", category: "malware", score: 0.75,
     pattern: ` ${alt("bypass", "evade", "avoid", "disable", "kill", "get past", "hide from", "circumvent", "blind")} ${alt("antivirus", "anti virus", "av", "edr", "windows defender", "defender", "crowdstrike", "sentinelone", "the antivirus", "endpoint protection", "amsi", "malware detection")}${gap(2)} ${alt("with", "using", "in", "so", "by", "for", "when", "my payload", "my malware", "my code", "my script")}` },
+  { id: "malware.undetectable", category: "malware", score: 0.75,
+    pattern: ` ${alt("undetectable", "fud", "fully undetectable", "stealthy", "av proof", "antivirus proof")} ${alt("reverse shell", "payload", "shellcode", "dropper", "loader", "backdoor", "malware", "keylogger", "rat", "trojan", "ransomware", "virus", "implant", "crypter")} ` },
+  { id: "malware.victim_payload", category: "malware", score: 0.75,
+    pattern: ` ${alt("write", "create", "code", "build", "give me", "generate", "make")}${gap(4)} ${alt("payload", "macro", "shellcode", "dropper", "script", "implant")}${gap(8)} ${alt("victims?", "unsuspecting", "targets? (?:machine|computer|pc)")} ` },
   { id: "malware.payload", category: "malware", score: 0.7,
     pattern: ` ${alt("write", "create", "give me", "generate", "build", "code")}${gap(3)} ${alt("reverse shell", "bind shell", "shellcode", "payload", "dropper", "loader", "rat")}${gap(4)} ${alt("undetectable", "fud", "bypass", "evade", "avoid detection", "persist", "persistence", "victim", "target", "inject", "someone elses", "steal", "exfiltrate")}` },
   { id: "cyber.account_takeover", category: "cybercrime", score: 0.85,
     pattern: ` ${alt("hack", "hack into", "hacking into", "break into", "get into", "access", "log into", "login to", "take over", "hijack", "compromise", "crack", "spy on", "read", "monitor", "get access to", "gain access to", "bypass", "track", "clone")}${gap(1)} ${OTHERS}${gap(2)} ${alt("account", "accounts", "email", "gmail", "instagram", "facebook", "snapchat", "tiktok", "twitter", "phone", "iphone", "android", "wifi", "wi fi", "computer", "laptop", "webcam", "camera", "messages", "texts", "whatsapp", "icloud", "password", "passwords", "location", "bank account", "router", "2fa", "two factor")} ` },
   { id: "cyber.steal_credentials", category: "cybercrime", score: 0.8,
-    pattern: ` ${alt(HOWTO, "write (?:a |an )?(?:script|program|tool|code|bot)(?: that| to| which)")}${gap(3)} ${alt("steal", "phish", "harvest", "dump", "exfiltrate", "grab", "sniff", "capture", "skim", "intercept")}${gap(3)} ${alt("credentials", "passwords", "logins?", "credit cards?", "credit card numbers", "card numbers", "cookies", "session tokens?", "session cookies", "bank (?:details|logins?|accounts?|information|info)", "ssns?", "social security numbers", "identities", "personal data", "2fa codes", "otp codes")} ` },
+    pattern: ` ${alt(HOWTO, "write (?:a |an )?(?:script|program|tool|code|bot)(?: that| to| which)")}${gap(3)} ${alt("steals?", "phish(?:es)?", "harvests?", "dumps?", "exfiltrates?", "grabs?", "sniffs?", "captures?", "skims?", "intercepts?")}${gap(3)} ${alt("credentials", "passwords", "logins?", "credit cards?", "credit card numbers", "card numbers", "cookies", "session tokens?", "session cookies", "bank (?:details|logins?|accounts?|information|info)", "ssns?", "social security numbers", "identities", "personal data", "2fa codes", "otp codes")} ` },
   { id: "cyber.phishing_kit", category: "cybercrime", score: 0.7,
-    pattern: ` ${alt("write", "create", "make", "design", "draft", "generate", "build", "clone")}${dgap(3)} (?:a |an )?(?:convincing |realistic |fake |phishing |spoof(?:ed)? )+(?:email|page|site|website|login page|sms|text message|message|landing page|kit)${gap(6)} ${alt("steal", "harvest", "capture", "collect", "trick", "so they enter", "to get (?:their|his|her)", "pretending to be", "impersonating", "that looks like", "from (?:their|the) bank", "from paypal", "from microsoft")}` },
+    pattern: ` ${alt("write", "create", "make", "design", "draft", "generate", "build", "clone")}${dgap(3)} (?:a |an )?(?:convincing |realistic |fake |phishing |spoof(?:ed)? )+(?:[a-z]+ )?(?:email|page|site|website|login page|sms|text message|message|landing page|kit)${gap(6)} ${alt("steals?", "captures?", "harvests?", "collects?", "records?", "harvest", "capture", "collect", "trick", "so they enter", "to get (?:their|his|her)", "pretending to be", "impersonating", "that looks like", "from (?:their|the) bank", "from paypal", "from microsoft")}` },
   { id: "cyber.ddos_dox", category: "cybercrime", score: 0.8,
-    pattern: alt(` ${alt("ddos", "dos", "dox", "doxx", "swat", "swatting")} ${alt(VICTIM, "this (?:guy|girl|person|streamer|website|site|server)", "a (?:website|site|server|streamer|gamer|school|competitor)", "my (?:school|competitor|ex|rival|employer)")} `, ` ${alt("launch", "perform", "run", "carry out", "do", "start", "organi[sz]e")} (?:a |an )?${alt("ddos", "dos", "denial of service")}(?: attack)? ${alt("on", "against", "at")} (?!my own|our own)`) },
+    pattern: alt(` ${alt("ddos", "dox", "doxx", "swat", "swatting")} ${alt(VICTIM, `(?:this|a|that)${gap(1)} (?:guy|girl|person|streamer|website|site|server|gamer|school|competitor|youtuber|player)`, "my (?:school|competitor|ex|rival|employer)")} `, ` ${alt("launch", "perform", "run", "carry out", "do", "start", "organi[sz]e")} (?:a |an )?${alt("ddos", "dos", "denial of service")}(?: attack)? ${alt("on", "against", "at")} (?!my own|our own)`) },
   { id: "cyber.ransom_deploy", category: "cybercrime", score: 0.8,
     pattern: ` ${HOWTO}${gap(2)} ${alt("encrypt", "lock")} ${alt("someones", "a companys", "my employers", "their", "the victims", "victims")} ${alt("files", "data", "servers", "computers")}${gap(4)} ${alt("ransom", "pay", "bitcoin", "money")} ` },
   { id: "violence.harm_person", category: "violence", score: 0.9,
     pattern: ` ${alt(HOWTO, "plan to", "planning to", "going to", "gonna", "i will", "i would like to", "id like to")}${gap(2)} ${alt("kill", "murder", "poison", "stab", "shoot", "strangle", "suffocate", "assassinate", "kidnap", "abduct", "torture", "beat up", "maim", "behead", "drown", "run over", "hurt", "seriously injure", "attack", "rape", "drug", "slip drugs to", "get rid of")}(?: ${alt("and", "or", "my")})? ${VICTIM} ` },
+  { id: "violence.mass_casualties", category: "violence", score: 0.85,
+    pattern: ` ${alt("maximi[sz]e (?:the )?(?:casualties|deaths|death toll|body count|fatalities)", "kill as many (?:people|kids|students|children) as possible", "most (?:casualties|deaths|people killed)")} ` },
   { id: "violence.dispose_body", category: "violence", score: 0.85,
     pattern: ` ${alt("dispose of", "get rid of", "hide", "dissolve", "bury", "dismember", "burn")} (?:a |the |his |her |my |their )?(?:dead )?${alt("body", "bodies", "corpse", "corpses")} ` },
   { id: "violence.mass_attack", category: "violence", score: 0.9,
@@ -240,13 +255,13 @@ const SPECS: RuleSpec[] = [
     pattern: alt(
       ` ${alt(HOWTO, "want to", "going to", "plan to", "ready to", "decided to", "wanna", "trying to")}${gap(2)} ${alt("kill myself", "end my life", "end it all", "commit suicide", "take my (?:own )?life", "hang myself", "cut myself", "slit my wrists", "overdose", "od on", "off myself", "unalive myself", "hurt myself", "harm myself", "starve myself", "jump off (?:a |the )?(?:bridge|building|roof)")} `,
       ` ${alt("painless", "quickest", "easiest", "surest", "fastest", "most effective", "least painful", "best", "quick")} (?:way|ways|method|methods) (?:for me )?to ${alt("die", "end it", "end my life", "kill myself", "commit suicide", "go", "not wake up")} `,
-      ` how many ${alt("pills", "tablets", "sleeping pills", "tylenol", "paracetamol", "acetaminophen", "ibuprofen", "insulin units", "units of insulin")}${gap(3)} ${alt("to die", "would kill", "will kill", "to kill", "does it take to die", "to overdose", "to od", "would be lethal", "is lethal", "is a lethal dose", "to not wake up")}`,
+      ` how (?:many|much) ${alt("pills", "tablets", "insulin", "sleeping pills", "tylenol", "paracetamol", "acetaminophen", "ibuprofen", "insulin units", "units of insulin")}${gap(3)} ${alt("to die", "would kill", "will kill", "to kill", "does it take to die", "to overdose", "to od", "would be lethal", "is lethal", "is a lethal dose", "would be a lethal dose for me", "to not wake up", "would kill me", "to kill me")}`,
       ` ${alt("killmyself", "commitsuicide", "endmylife")} `,
     ) },
   { id: "self_harm.encourage", category: "self_harm", score: 0.85,
     pattern: ` ${alt("you should", "go", "just", "why dont you", "encourage (?:me|them|him|her) to", "convince (?:me|them|him|her) to", "tell (?:me|them|him|her) to")} ${alt("kill yourself", "kill themselves", "kill himself", "kill herself", "end your life", "commit suicide", "hurt yourself", "cut yourself", "starve yourself")} ` },
   { id: "sexual_minors.content", category: "sexual_minors", score: 0.95,
-    pattern: alt(` ${SEXUAL}${gap(5)} ${MINOR} `, ` ${MINOR}${gap(5)} ${SEXUAL} `) },
+    pattern: alt(` ${SEXUAL}${gap(6)} ${MINOR} `, ` ${MINOR}${gap(6)} ${SEXUAL} `) },
   { id: "fraud.howto", category: "fraud", score: 0.85,
     pattern: ` ${HOWTO}${gap(3)} ${alt("launder money", "launder (?:the |my |dirty )?(?:cash|money|proceeds|funds|bitcoin)", "counterfeit (?:money|bills|currency|cash|dollars|euros|checks)", "print (?:fake|counterfeit) (?:money|bills|cash|dollars)", "forge (?:a |an )?(?:passport|id|signature|documents?|check|cheque|prescription|doctors note|diploma|will)", "commit (?:tax |insurance |credit card |wire |bank |mortgage |identity )?fraud", "evade taxes", "skim credit cards", "clone (?:a |someones )?credit cards?", "make (?:a )?fake (?:ids?|passports?|money|drivers licen[cs]es?|documents?)", "steal (?:someones |a persons )?identity", "open (?:a |credit )?(?:cards?|accounts?|loans?) in (?:someone elses|someones|another persons|my (?:dads|moms|parents|friends)) name", "scam (?:old|elderly|vulnerable|people|someone|grandparents)", "run a ponzi scheme", "cash out stolen (?:cards|credit cards)", "sell stolen (?:cards|credit cards|data|accounts)")} ` },
 
