@@ -498,7 +498,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     args: argv,
     options: {
       "gateway": { type: "string" }, "admin-url": { type: "string" }, "api-key": { type: "string" },
-      "billing-url": { type: "string" }, "stripe-webhook-path": { type: "string", default: "/webhooks/stripe" },
+      "billing-url": { type: "string" }, "stripe-webhook-path": { type: "string", default: "/stripe/webhook" },
       "database-url": { type: "string" }, "namespace": { type: "string", default: "crosslogic-system" },
       "gateway-deployment": { type: "string", default: "crosslogic-gateway" }, "kube-context": { type: "string" },
       "ca-file": { type: "string" }, "skip": { type: "string", multiple: true, default: [] },

@@ -72,7 +72,7 @@ async function fakeSystem(flaws: Flaws = {}): Promise<{ gateway: string; admin: 
   const billing = await listen((req, res) => {
     req.resume();
     req.on("end", () => {
-      if (req.url !== "/webhooks/stripe") return void res.writeHead(404).end();
+      if (req.url !== "/stripe/webhook") return void res.writeHead(404).end();
       res.writeHead(flaws.acceptForgedWebhook ? 200 : 400, { "content-type": "application/json" }).end("{}");
     });
   });
@@ -82,7 +82,7 @@ async function fakeSystem(flaws: Flaws = {}): Promise<{ gateway: string; admin: 
 function options(sys: { gateway: string; admin: string; billing: string }, extra: Partial<DoctorOptions> = {}): DoctorOptions {
   return {
     gateway: sys.gateway, adminUrl: sys.admin, billingUrl: sys.billing, apiKey: KEY, adminToken: TOKEN,
-    stripeWebhookPath: "/webhooks/stripe", stripeWebhookSecret: "whsec_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6",
+    stripeWebhookPath: "/stripe/webhook", stripeWebhookSecret: "whsec_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6",
     databaseUrl: "postgresql://crosslogic_app:Vx9!kq2Lm7Rt4Zp8Wn3Ys6@db.internal:5432/crosslogic",
     namespace: "crosslogic-system", gatewayDeployment: "crosslogic-gateway", skip: new Set(), timeoutMs: 3000, ...extra,
   };
