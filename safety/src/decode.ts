@@ -10,6 +10,10 @@ const HEX_RUN = /(?<![0-9A-Fa-f])[0-9A-Fa-f]{16,}(?![0-9A-Fa-f])/g;
 const HEX_SPACED = /(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[ ,:]){7,}(?:\\x|0x)?[0-9A-Fa-f]{2}/g;
 const HEX_ESCAPED = /(?:\\x[0-9A-Fa-f]{2}){4,}/g;
 const PERCENT = /%[0-9A-Fa-f]{2}/;
+const HEX_ONLY = /^[0-9A-Fa-f]+$/;
+const BASE64_EXTRA = /[0-9+/=_-]/;
+const UPPER = /[A-Z]/;
+const LOWER = /[a-z]/;
 const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
 
 export interface Decoded {
@@ -54,7 +58,7 @@ export function findEncodedPayloads(text: string, maxBytes: number): { payloads:
   for (const m of text.matchAll(BASE64_RUN)) {
     const run = m[0];
     // Hex-only runs are handled below; pure-letter runs are usually words glued together.
-    if (/^[0-9A-Fa-f]+$/.test(run) || !/[0-9+/=_-]/.test(run) && !/[A-Z].*[a-z]|[a-z].*[A-Z]/.test(run)) continue;
+    if (HEX_ONLY.test(run) || (!BASE64_EXTRA.test(run) && !(UPPER.test(run) && LOWER.test(run)))) continue;
     add("base64", Buffer.from(run.replace(/[-_]/g, (c) => (c === "-" ? "+" : "/")), "base64"));
   }
   for (const m of text.matchAll(HEX_RUN)) if (m[0].length % 2 === 0) add("hex", Buffer.from(m[0], "hex"));

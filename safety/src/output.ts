@@ -180,7 +180,8 @@ export function createSseOutputFilter(options: SseOutputFilterOptions): SseOutpu
         const nl = text.indexOf("\n", start);
         if (nl < 0) break;
         const piece = text.slice(start, nl);
-        if (!skipping) onLine((line + piece).replace(/\r$/, ""), steps);
+        if (!skipping && line.length + piece.length > maxLine) limit();
+        else if (!skipping) onLine((line + piece).replace(/\r$/, ""), steps);
         line = "";
         skipping = false;
         start = nl + 1;

@@ -125,6 +125,8 @@ export interface SanitizedText {
   readonly verdicts: Verdict[];
 }
 
+const TRAILING_PUNCT = ".,;:!?)]}";
+
 export const URL_PLACEHOLDER = "[removed-url]";
 export const PATH_PLACEHOLDER = "[removed-path]";
 
@@ -142,7 +144,15 @@ export function sanitizeText(text: string, scope: Scope = "message", index?: num
     verdicts.push(urlVerdict(ruleId, scope, index, scoreScale));
   };
   let out = text.replace(TEXT_URL, (match) => {
-    const candidate = match.replace(/[.,;:!?)\]}]+$/, "");
+    let end = match.length;
+    let open = 0;
+    for (const ch of match) if (ch === "(") open++; else if (ch === ")") open--;
+    // Trailing sentence punctuation is not part of the URL; a ")" is, when it closes a "(" inside it.
+    while (end > 0 && TRAILING_PUNCT.includes(match[end - 1]!) && !(match[end - 1] === ")" && open >= 0)) {
+      if (match[end - 1] === ")") open++;
+      end--;
+    }
+    const candidate = match.slice(0, end);
     const trailing = match.slice(candidate.length);
     const check = checkUrl(candidate);
     if (check.ok) return match;
