@@ -178,11 +178,11 @@ export async function migrate(url: string): Promise<{ applied: string[] }> {
  * SQL that would bring a database built from the migrations to what schema.prisma declares: empty
  * when they agree. Replays the migrations into a throwaway shadow database on the server at `url`.
  */
-export async function schemaDrift(url: string): Promise<string> {
+export async function schemaDrift(url: string, schema = fs.readFileSync(schemaPath, "utf8")): Promise<string> {
   return withEngine(url, async (engine) => {
     const out = await engine.diff({
       from: { tag: "migrations", ...readMigrations() },
-      to: { tag: "schemaDatamodel", files: [{ path: schemaPath, content: fs.readFileSync(schemaPath, "utf8") }] },
+      to: { tag: "schemaDatamodel", files: [{ path: schemaPath, content: schema }] },
       script: true, exitCode: null, filters: noFilters,
     });
     return stripComments(out.stdout ?? "");

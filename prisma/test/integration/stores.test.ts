@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { auditEvent } from "@crosslogic/crds/audit";
 import type { UsageRecord } from "@crosslogic/crds/usage";
@@ -29,8 +30,12 @@ describe("migrations", () => {
     assert.deepEqual(await migrate(db.url), { applied: [] });
   });
 
-  it("agree with schema.prisma (no drift)", async () => {
+  it("agree with schema.prisma (no drift), and the check notices a schema change without a migration", async () => {
     assert.equal(await schemaDrift(db.url), "");
+    const schema = fs.readFileSync(new URL("../../schema.prisma", import.meta.url), "utf8");
+    const changed = schema.replace("  streamed         Boolean\n", "  streamed         Boolean\n  region           String?\n");
+    assert.notEqual(changed, schema);
+    assert.match(await schemaDrift(db.url, changed), /ALTER TABLE "UsageRecord" ADD COLUMN\s+"region" TEXT/);
   });
 });
 
