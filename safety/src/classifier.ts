@@ -52,7 +52,7 @@ export async function consultClassifier(classifier: ExternalClassifier, request:
   const fallback = options.fallback ?? "rules";
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => { timer = setTimeout(() => { controller.abort(); resolve("timeout"); }, timeoutMs); });
+  const timeout = new Promise<"timeout">((resolve) => { timer = setTimeout(() => { resolve("timeout"); controller.abort(); }, timeoutMs); });
   try {
     const answer = await Promise.race([classifier.classify(request, controller.signal), timeout]);
     if (answer === "timeout") return classifierVerdict(fallback === "block" ? "classifier.unavailable" : "classifier.timeout", fallback === "block" ? 1 : 0);
@@ -61,7 +61,8 @@ export async function consultClassifier(classifier: ExternalClassifier, request:
     const category = answer.category && (Categories as readonly string[]).includes(answer.category) ? answer.category : "classifier";
     return score > 0 ? classifierVerdict("classifier.flagged", Math.round(score * 1000) / 1000, category) : classifierVerdict("classifier.clean", 0);
   } catch {
-    return classifierVerdict(fallback === "block" ? "classifier.unavailable" : "classifier.error", fallback === "block" ? 1 : 0);
+    if (fallback === "block") return classifierVerdict("classifier.unavailable", 1);
+    return classifierVerdict(controller.signal.aborted ? "classifier.timeout" : "classifier.error", 0);
   } finally {
     clearTimeout(timer);
   }
