@@ -5,9 +5,9 @@
  */
 import type { Transform } from "./types.ts";
 
-const BASE64_RUN = /[A-Za-z0-9+/_-]{16,}={0,2}/g;
+const BASE64_RUN = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}/g;
 const HEX_RUN = /(?<![0-9A-Fa-f])[0-9A-Fa-f]{16,}(?![0-9A-Fa-f])/g;
-const HEX_SPACED = /(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[ ,:]){7,}(?:\\x|0x)?[0-9A-Fa-f]{2}/g;
+const HEX_SPACED = /(?<![0-9A-Za-z\\])(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[ ,:]){7,}(?:\\x|0x)?[0-9A-Fa-f]{2}/g;
 const HEX_ESCAPED = /(?:\\x[0-9A-Fa-f]{2}){4,}/g;
 const PERCENT = /%[0-9A-Fa-f]{2}/;
 const HEX_ONLY = /^[0-9A-Fa-f]+$/;
@@ -15,6 +15,8 @@ const BASE64_EXTRA = /[0-9+/=_-]/;
 const UPPER = /[A-Z]/;
 const LOWER = /[a-z]/;
 const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
+const PERCENT_ESCAPE = /%[0-9A-Fa-f]{2}/g;
+const WHITESPACE = /\s/;
 
 export interface Decoded {
   readonly transform: Transform;
@@ -66,11 +68,24 @@ export function findEncodedPayloads(text: string, maxBytes: number): { payloads:
     for (const m of text.matchAll(re)) add("hex", Buffer.from(m[0].replace(/\\x|0x|[ ,:]/g, ""), "hex"));
   }
   if (PERCENT.test(text)) {
-    const decoded = text.replace(PERCENT_RUN, (run) => {
-      try { return decodeURIComponent(run); } catch { return Buffer.from(run.replace(/%/g, ""), "hex").toString("latin1"); }
-    });
+    // Only the whitespace-delimited pieces that carry escapes, so a long text with one escaped
+    // URL does not get screened twice.
+    const pieces: string[] = [];
+    let lastEnd = 0;
+    for (const m of text.matchAll(PERCENT_ESCAPE)) {
+      if (m.index < lastEnd) continue;
+      let start = m.index;
+      while (start > lastEnd && !WHITESPACE.test(text[start - 1]!)) start--;
+      let end = m.index + 3;
+      while (end < text.length && !WHITESPACE.test(text[end]!)) end++;
+      lastEnd = end;
+      pieces.push(text.slice(start, end).replace(PERCENT_RUN, (run) => {
+        try { return decodeURIComponent(run); } catch { return Buffer.from(run.replace(/%/g, ""), "hex").toString("latin1"); }
+      }));
+    }
+    const decoded = pieces.join(" ");
     if (decoded.length > budget) truncated = true;
-    else { budget -= decoded.length; payloads.push({ transform: "url_encoded", text: decoded }); }
+    else if (decoded.length >= 6) { budget -= decoded.length; payloads.push({ transform: "url_encoded", text: decoded }); }
   }
   return { payloads, truncated };
 }

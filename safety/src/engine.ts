@@ -4,7 +4,7 @@
  * into verdicts. Pure and synchronous.
  */
 import { findEncodedPayloads } from "./decode.ts";
-import { formsOfStripped, stripForScreening } from "./normalize.ts";
+import { formsOfStripped, rot13, stripForScreening } from "./normalize.ts";
 import { INPUT_RAW_RULES, INPUT_WORD_RULES, OUTPUT_RAW_RULES, OUTPUT_WORD_RULES, type Rule } from "./rules.ts";
 import type { Scope, Transform, Verdict } from "./types.ts";
 
@@ -18,6 +18,10 @@ export interface ScanOptions {
   readonly maxDecodedBytes?: number;
   /** Nesting of decoded payloads screened again (base64 inside hex…). */
   readonly maxDepth?: number;
+  /** Also read the text as ROT13 (default true). */
+  readonly rot13?: boolean;
+  /** Skip rules whose keywords are absent (default true; false runs every rule, for tests). */
+  readonly prefilter?: boolean;
 }
 
 const DEFAULT_DECODED_BYTES = 256 * 1024;
@@ -42,9 +46,58 @@ function emit(ctx: Ctx, rule: Rule, transform: Transform): void {
   ctx.out.push(v);
 }
 
+/** Token → indices of the word rules keyed on it, per rule list. */
+const TOKEN_INDEX = new WeakMap<readonly Rule[], Map<string, number[]>>();
+
+function tokenIndex(rules: readonly Rule[]): Map<string, number[]> {
+  let index = TOKEN_INDEX.get(rules);
+  if (!index) {
+    index = new Map();
+    rules.forEach((rule, i) => {
+      if (rule.keyMatch !== "token") return;
+      for (const k of rule.keys) { const list = index!.get(k); if (list) list.push(i); else index!.set(k, [i]); }
+    });
+    TOKEN_INDEX.set(rules, index);
+  }
+  return index;
+}
+
+/** Rules whose prefilter keys occur in `form` (a screening form: tokens between single spaces). */
+function candidates(rules: readonly Rule[], form: string): Uint8Array {
+  const hit = new Uint8Array(rules.length);
+  const index = tokenIndex(rules);
+  let start = 1;
+  while (start < form.length) {
+    const end = form.indexOf(" ", start);
+    const list = index.get(form.slice(start, end < 0 ? form.length : end));
+    if (list) for (const i of list) hit[i] = 1;
+    if (end < 0) break;
+    start = end + 1;
+  }
+  rules.forEach((rule, i) => {
+    if (rule.keyMatch === "substring" && rule.keys.some((k) => form.includes(k))) hit[i] = 1;
+  });
+  return hit;
+}
+
 function runWordRules(ctx: Ctx, form: string, transform: Transform): void {
-  for (const rule of ctx.wordRules) {
-    if (!ctx.seen.has(rule.id) && rule.re.test(form)) emit(ctx, rule, transform);
+  const rules = ctx.wordRules;
+  const hit = ctx.opts.prefilter === false ? null : candidates(rules, form);
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i]!;
+    if ((hit === null || hit[i]) && !ctx.seen.has(rule.id) && rule.re.test(form)) emit(ctx, rule, transform);
+  }
+}
+
+function runRawRules(ctx: Ctx, stripped: string, transform: Transform): void {
+  let lower: string | null = null;
+  for (const rule of ctx.rawRules) {
+    if (ctx.seen.has(rule.id)) continue;
+    if (ctx.opts.prefilter !== false) {
+      lower ??= stripped.toLowerCase();
+      if (!rule.keys.some((k) => lower!.includes(k))) continue;
+    }
+    if (rule.re.test(stripped)) emit(ctx, rule, transform);
   }
 }
 
@@ -53,14 +106,9 @@ function scanInto(ctx: Ctx, text: string, transform: Transform, depth: number): 
   const forms = formsOfStripped(stripped);
   runWordRules(ctx, forms.words, transform);
   if (forms.joined !== forms.words) runWordRules(ctx, forms.joined, transform === "none" ? "collapsed" : transform);
-  for (const rule of ctx.rawRules) {
-    if (!ctx.seen.has(rule.id) && rule.re.test(stripped)) emit(ctx, rule, transform);
-  }
+  runRawRules(ctx, stripped, transform);
   if (ctx.opts.direction !== "input") return;
-  if (depth === 0) {
-    const r = formsOfStripped(stripped, { rot13: true });
-    runWordRules(ctx, r.joined, "rot13");
-  }
+  if (depth === 0 && ctx.opts.rot13 !== false) runWordRules(ctx, rot13(forms.joined), "rot13");
   if (depth >= (ctx.opts.maxDepth ?? DEFAULT_DEPTH)) return;
   const { payloads, truncated } = findEncodedPayloads(stripped, ctx.budget);
   if (truncated) ctx.truncated = true;

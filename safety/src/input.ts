@@ -152,7 +152,8 @@ export function screenRequest(body: unknown, options: ScreenOptions): ScreenResu
     let window = inputs.slice(-windowMessages).map((u) => u.text).join(MESSAGE_SEPARATOR);
     if (window.length > windowChars) window = window.slice(-windowChars);
     if (window.length <= budget + windowChars) {
-      const { verdicts: found } = scanText(window, { direction: "input", scope: "window" });
+      // Split phrases are the window's job; encodings and ROT13 were read per message already.
+      const { verdicts: found } = scanText(window, { direction: "input", scope: "window", maxDepth: 0, rot13: false });
       best = Math.max(best, combinedScore(found));
       for (const v of found) if (!seenIds.has(v.ruleId)) verdicts.push(v);
     }

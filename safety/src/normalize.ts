@@ -214,18 +214,22 @@ export function screeningForms(text: string): ScreeningForms {
   return formsOfStripped(stripForScreening(text));
 }
 
-/**
- * `screeningForms` of a text already passed through `stripForScreening`; with `rot13`, of its
- * ROT13 reading (letters rotated before leetspeak is folded, so `3Q` reads `3d`).
- */
-export function formsOfStripped(stripped: string, options: { rot13?: boolean } = {}): ScreeningForms {
+/** `screeningForms` of a text already passed through `stripForScreening`. */
+export function formsOfStripped(stripped: string): ScreeningForms {
   const { bytes, length, joinable, mixedTokens } = foldBytes(stripped);
-  if (options.rot13) {
-    for (let i = 0; i < length; i++) { const b = bytes[i]!; if (isLetter(b)) bytes[i] = ((b - 97 + 13) % 26) + 97; }
-  }
   const leetDigits = mixedTokens >= LEET_TEXT_MIN_MIXED;
   const words = buildForm(bytes, length, false, leetDigits);
   return { words, joined: joinable ? buildForm(bytes, length, true, leetDigits) : words };
+}
+
+/** ROT13 of a screening form (ASCII lowercase letters, digits and spaces). */
+export function rot13(form: string): string {
+  const b = Buffer.from(form, "latin1");
+  for (let i = 0; i < b.length; i++) {
+    const x = b[i]!;
+    if (x >= 97 && x <= 122) b[i] = ((x - 97 + 13) % 26) + 97;
+  }
+  return b.toString("latin1");
 }
 
 function latin1(bytes: Uint8Array): string {

@@ -21,6 +21,13 @@ export type Direction = "input" | "output" | "both";
 
 export interface Rule {
   readonly id: string;
+  /**
+   * Prefilter: the rule can only match when one of these appears — as a whole token of the
+   * screening form (`keyMatch: "token"`), or as a substring of the lowercased text
+   * (`"substring"`, for raw rules and rules that match inside rejoined tokens).
+   */
+  readonly keys: readonly string[];
+  readonly keyMatch: "token" | "substring";
   readonly category: Category;
   readonly score: number;
   readonly group: string;
@@ -190,7 +197,7 @@ const SPECS: RuleSpec[] = [
   { id: "ctx.topic_cbrn", category: "cbrn", score: 0.3, group: "topic", pattern: ` ${CBRN} ` },
   { id: "ctx.topic_drugs", category: "drugs", score: 0.3, group: "topic", pattern: " (?:meth|methamphetamine|fentanyl|carfentanil|heroin|cocaine) " },
   { id: "ctx.topic_self_harm", category: "self_harm", score: 0.3, group: "topic", pattern: " (?:suicide|self harm|kill myself|overdose) " },
-  { id: "ctx.topic_violence", category: "violence", score: 0.3, group: "topic", pattern: " (?:mass shooting|school shooting|murder|assassinat\\w*|massacre) " },
+  { id: "ctx.topic_violence", category: "violence", score: 0.3, group: "topic", pattern: " (?:mass shooting|school shooting|murder|assassinate|assassination|massacre) " },
   { id: "ctx.dangerous_made", category: "weapons", score: 0.45, group: "topic",
     pattern: ` (?:how|way|process|steps?|procedure)${gap(5)} ${MADE_BY_THIRD}${gap(4)} ${alt(EXPLOSIVE, CBRN, DRUG)} ` },
   { id: "ctx.security_topic", category: "malware", score: 0.15, group: "topic",
@@ -275,9 +282,85 @@ const SPECS: RuleSpec[] = [
   { id: "secret.slack_token", category: "secret_leak", score: 0.85, form: "raw", direction: "output", pattern: String.raw`\bxox[abprs]-[A-Za-z0-9-]{10,}` },
 ];
 
+const KEYS: Record<string, string> = {
+  "jb.ignore_instructions": "ignore disregard forget override bypass skip drop abandon discard delete erase neglect",
+  "jb.ignore_instructions_joined": "S:ignore disregard forget",
+  "jb.new_instructions": "instructions rules directives system task",
+  "jb.dan": "anything doanythingnow dan stan dude betterdan aim confidant",
+  "jb.developer_mode": "mode developermodeenabled",
+  "jb.persona": "evil unfiltered uncensored unrestricted unlimited amoral unethical immoral rogue jailbroken dan stan dude aim confidant ai no without chaos antigpt anti betterdan maximum developer god unaligned malicious limits",
+  "jb.persona_without_rules": "rules restrictions filters limits ethics morals guidelines guardrails censorship",
+  "jb.persona_declared": "unfiltered uncensored unrestricted amoral unethical immoral rogue jailbroken evil unaligned lawless unhinged unbound",
+  "jb.no_refusal": "refuse decline reject say",
+  "jb.mode_state": "mode",
+  "jb.persona_named": "evil unfiltered uncensored unrestricted amoral unethical immoral rogue jailbroken unaligned",
+  "jb.no_limits": "restrictions filters filter censorship censoring content ethical moral safeguards guardrails safety ethics morals morality openai openais limitations rules",
+  "jb.disable_safety": "safety content ethical ethics moral morality security",
+  "jb.jailbroken": "jailbroken jailbreak",
+  "jb.two_responses": "responses answers replies paragraphs outputs",
+  "jb.system_prompt_leak": "prompt preprompt pre instructions message above",
+  "jb.decode_and_follow": "decode decrypt translate unscramble reverse convert read",
+  "jb.refusal_suppression": "refuse decline say apologize apologise add include mention break warn",
+  "pi.special_tokens": "S:<| [inst [/inst <<sys <</sys <system </system <admin </admin",
+  "pi.fake_system": "S:system admin developer root",
+  "ctx.fiction_frame": "pretend imagine act roleplay role play you youre from simulate behave become respond answer switch fictional fiction hypothetical hypothetically novel story screenplay movie film script game book poem educational research academic informational scientific purely stay never dont do character grandma grandmother opposite",
+  "ctx.exact_detail": "step detail exact precise list include give provide detailed specific",
+  "ctx.evasion": "without avoid evade escape leave no untraceable undetectable fud bypass",
+  "ctx.topic_weapons": "bomb bombs pipebomb pipebombs explosive explosives device devices ied ieds molotov molotovs grenade grenades napalm detonator detonators tatp semtex c4 caps cap gun guns firearm firearms weapon weapons pistol pistols silencer silencers charges charge incendiary booby",
+  "ctx.topic_cbrn": "sarin vx tabun soman novichok nerve agent agents gas mustard chlorine phosgene ricin abrin anthrax anthracis botulinum smallpox variola pestis plague bioweapon bioweapons bio weapon weapons biological chemical dirty bomb bombs nuclear atomic grade uranium toxic poison",
+  "ctx.topic_drugs": "meth methamphetamine fentanyl carfentanil heroin cocaine",
+  "ctx.topic_self_harm": "suicide self kill overdose",
+  "ctx.topic_violence": "mass school murder assassinate assassination massacre",
+  "ctx.dangerous_made": "bomb bombs pipebomb pipebombs explosive explosives device devices ied ieds molotov molotovs grenade grenades napalm detonator detonators tatp semtex c4 caps cap gun guns firearm firearms weapon weapons pistol pistols silencer silencers charges charge incendiary booby sarin vx tabun soman novichok nerve agent agents gas mustard chlorine phosgene ricin abrin anthrax anthracis botulinum smallpox variola pestis plague bioweapon bioweapons bio weapon weapons biological chemical dirty bomb bombs nuclear atomic grade uranium toxic poison meth methamphetamine crank fentanyl carfentanil heroin cocaine lsd mdma ecstasy ghb dmt pcp methcathinone mephedrone desomorphine krokodil drug drugs rohypnol",
+  "ctx.security_topic": "ransomware key keylogger keyloggers logger loggers rootkit rootkits botnet botnets spyware stalkerware info infostealer infostealers stealer stealers grabber grabbers crypto cryptojacker cryptojackers jacker jackers backdoor backdoors exploit trojan trojans computer virus viruses self polymorphic malware zero worm worms phishing sql injection exploits days day hack hacking ddos",
+  "weapons.explosive_howto": "bomb bombs pipebomb pipebombs explosive explosives device devices ied ieds molotov molotovs grenade grenades napalm detonator detonators tatp semtex c4 caps cap gun guns firearm firearms weapon weapons pistol pistols silencer silencers charges charge incendiary booby",
+  "weapons.explosive_direct": "bomb bombs pipebomb pipebombs explosive explosives device devices ied ieds molotov molotovs grenade grenades napalm detonator detonators tatp semtex c4 caps cap gun guns firearm firearms weapon weapons pistol pistols silencer silencers charges charge incendiary booby",
+  "weapons.full_auto": "auto automatic fire machine",
+  "weapons.auto_sear": "sear sears links glock switch switches solvent",
+  "cbrn.howto": "sarin vx tabun soman novichok nerve agent agents gas mustard chlorine phosgene ricin abrin anthrax anthracis botulinum smallpox variola pestis plague bioweapon bioweapons bio weapon weapons biological chemical dirty bomb bombs nuclear atomic grade uranium toxic poison",
+  "cbrn.synthesis": "sarin vx tabun soman novichok nerve agent agents gas mustard chlorine phosgene ricin abrin anthrax anthracis botulinum smallpox variola pestis plague bioweapon bioweapons bio weapon weapons biological chemical dirty bomb bombs nuclear atomic grade uranium toxic poison",
+  "cbrn.enhance": "transmissible lethal deadly contagious virulent infectious resistant evade gain",
+  "drugs.synthesis": "meth methamphetamine crank fentanyl carfentanil heroin cocaine lsd mdma ecstasy ghb dmt pcp methcathinone mephedrone desomorphine krokodil drug drugs rohypnol",
+  "drugs.synthesis_direct": "meth methamphetamine crank fentanyl carfentanil heroin cocaine lsd mdma ecstasy ghb dmt pcp methcathinone mephedrone desomorphine krokodil drug drugs rohypnol",
+  "drugs.precursor_steps": "pseudoephedrine ephedrine phosphorus p2p phenyl phenylacetone methylamine safrole anpp npp norfentanyl",
+  "drugs.illicit_purchase": "meth methamphetamine crank fentanyl carfentanil heroin cocaine lsd mdma ecstasy ghb dmt pcp methcathinone mephedrone desomorphine krokodil drug drugs rohypnol",
+  "malware.create": "ransomware key keylogger keyloggers logger loggers rootkit rootkits botnet botnets spyware stalkerware info infostealer infostealers stealer stealers grabber grabbers crypto cryptojacker cryptojackers jacker jackers backdoor backdoors exploit trojan trojans computer virus viruses self polymorphic malware zero worm worms",
+  "malware.evasion": "antivirus anti av edr defender crowdstrike sentinelone endpoint amsi malware",
+  "malware.undetectable": "undetectable fud stealthy proof fully",
+  "malware.victim_payload": "victim victims unsuspecting target targets",
+  "malware.payload": "shell shellcode payload dropper loader rat",
+  "cyber.account_takeover": "account accounts email gmail instagram facebook snapchat tiktok twitter phone iphone android wifi wi fi computer laptop webcam camera messages texts whatsapp icloud password passwords location bank router 2fa two",
+  "cyber.steal_credentials": "steal steals phish phishes harvest harvests dump dumps exfiltrate exfiltrates grab grabs sniff sniffs capture captures skim skims intercept intercepts",
+  "cyber.phishing_kit": "email page site website sms message kit",
+  "cyber.ddos_dox": "ddos dox doxx swat swatting dos denial",
+  "cyber.ransom_deploy": "encrypt lock",
+  "violence.harm_person": "kill murder poison stab shoot strangle suffocate assassinate kidnap abduct torture beat maim behead drown run hurt seriously attack rape drug slip get",
+  "violence.mass_casualties": "maximize maximise kill most",
+  "violence.dispose_body": "body bodies corpse corpses",
+  "violence.mass_attack": "shooting attack terrorist terror massacre bombing stabbing ramming truck",
+  "violence.spike_drink": "drink food coffee tea beer wine meal",
+  "violence.poison_undetected": "undetectable untraceable show detected detectable",
+  "self_harm.method": "myself life suicide overdose od die lethal kill wrists killmyself commitsuicide endmylife bridge building roof it go wake me",
+  "self_harm.encourage": "yourself themselves himself herself suicide life",
+  "sexual_minors.content": "child children childs kid kids minor minors underage under preteen preteens pre toddler toddlers infant infants old schoolgirl schoolgirls schoolboy schoolboys little young loli lolis shota shotas jailbait pubescent prepubescent",
+  "fraud.howto": "launder counterfeit fake forge fraud taxes skim clone identity name scam ponzi stolen",
+  "secret.crosslogic_key": "S:clsk_",
+  "secret.openai_key": "S:sk-",
+  "secret.aws_key": "S:akia asia",
+  "secret.private_key": "S:-----begin",
+  "secret.github_token": "S:ghp_ gho_ ghu_ ghs_ ghr_ github_pat_",
+  "secret.stripe_key": "S:_live_",
+  "secret.slack_token": "S:xox",
+};
+
 function compile(spec: RuleSpec): Rule {
+  const keys = KEYS[spec.id];
+  if (keys === undefined) throw new Error(`rule ${spec.id} has no prefilter keys`);
+  const substring = keys.startsWith("S:");
   return {
     id: spec.id,
+    keys: Object.freeze((substring ? keys.slice(2) : keys).split(" ")),
+    keyMatch: substring ? "substring" : "token",
     category: spec.category,
     score: spec.score,
     group: spec.group ?? spec.id,

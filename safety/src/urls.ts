@@ -118,6 +118,8 @@ export function urlVerdict(ruleId: string, scope: Scope, index?: number, scoreSc
 const TEXT_URL = /\b(?:https?|ftp|file|javascript|vbscript|data|gopher|dict|ldap|smb|jar|sftp|tftp|blob|php|expect|phar|zip|glob):[^\s<>"'`]+/gi;
 // Relative traversal (../../), sensitive absolute paths, Windows UNC and system paths.
 const FILE_REF = /(?:(?<![\w.])(?:\.\.[/\\]){1,32}[^\s<>"'`]*)|(?<![\w/])(?:\/etc\/(?:passwd|shadow|sudoers|hosts|kubernetes)|\/proc\/(?:self|\d+)\/[a-z]+|\/var\/run\/secrets\/[^\s<>"'`]*|\/root\/[^\s<>"'`]*|~\/\.(?:ssh|aws|kube|gnupg|docker)[^\s<>"'`]*|\/home\/[^\s/]+\/\.(?:ssh|aws|kube)[^\s<>"'`]*|[a-z]:\\windows\\system32[^\s<>"'`]*|\.env(?![\w-]))|\\\\[\w.-]+\\[\w$.-]+/gi;
+/** Substrings without which FILE_REF cannot match (skips the regex for most texts). */
+const FILE_REF_HINTS = ["..", "/etc/", "/proc/", "/var/run/", "/root/", "~/", "/home/", ":\\", ".env", "\\\\"];
 const SENSITIVE_NAMES = /(?:id_rsa|id_ed25519|\.env|passwd|shadow|credentials|kubeconfig|token)/i;
 
 export interface SanitizedText {
@@ -167,7 +169,8 @@ export function sanitizeText(text: string, scope: Scope = "message", index?: num
     }
     return URL_PLACEHOLDER + trailing;
   });
-  out = out.replace(FILE_REF, (match) => {
+  const lower = out.toLowerCase();
+  if (FILE_REF_HINTS.some((h) => lower.includes(h))) out = out.replace(FILE_REF, (match) => {
     if (match.startsWith("..")) note("file.traversal");
     else if (match.startsWith("\\\\")) note("file.unc_path");
     else if (match.toLowerCase() === ".env" || SENSITIVE_NAMES.test(match) || match.startsWith("/") || match.startsWith("~") || /^[a-z]:/i.test(match)) note("file.sensitive_path");

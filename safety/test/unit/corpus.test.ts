@@ -67,3 +67,13 @@ test("detection and false-positive rates meet the documented thresholds", () => 
   assert.ok(obfuscated.rate >= OBFUSCATED_DETECTION_MIN, `obfuscated detection ${f(obfuscated.rate)} < ${OBFUSCATED_DETECTION_MIN}`);
   assert.ok(fp <= FALSE_POSITIVE_MAX, `false positives ${f(fp)} > ${FALSE_POSITIVE_MAX}`);
 });
+
+test("the keyword prefilter never hides a match (every corpus text, both directions)", async () => {
+  const { scanText } = await import("../../src/engine.ts");
+  const ids = (text: string, direction: "input" | "output", prefilter: boolean) =>
+    scanText(text, { direction, scope: "message", prefilter }).verdicts.map((v) => v.ruleId).sort().join(",");
+  for (const r of rows) {
+    if (!r.text) continue;
+    for (const direction of ["input", "output"] as const) assert.equal(ids(r.text, direction, true), ids(r.text, direction, false), `${r.id} (${direction})`);
+  }
+});

@@ -92,6 +92,8 @@ test("screening stays linear on adversarial input", async (t) => {
     ["spaced single letters", "a ".repeat(n / 2)],
     ["fake system header with spaces", "\n## system" + " ".repeat(n) + "x"],
     ["percent soup", "%4".repeat(n / 2)],
+    ["one escape after a long word", "x".repeat(n) + "%41"],
+    ["many escapes in one long word", "%41x".repeat(n / 4)],
     ["hex pairs with separators", "41 ".repeat(n / 3)],
     ["unicode confusables", "іо".repeat(n / 2)],
     ["dots between letters", "a.".repeat(n / 2)],
