@@ -24,20 +24,58 @@ const log = (msg: string) => process.stderr.write(`[dev] ${msg}\n`);
 
 function summary(env: LocalEnvironment): string {
   const v = env.vars;
-  return [
+  const s = env.sample;
+  const lines = [
     "",
     "The local CrossLogic environment is up:",
     `  Kubernetes API  ${env.controlPlane.server}   (KUBECONFIG=${v.KUBECONFIG})`,
     `  PostgreSQL      ${v.DATABASE_URL}`,
     `  Redis           ${v.REDIS_URL}`,
     `  Model server    ${v.MODEL_URL}`,
-    `  Variables       ${path.join(dir, "env")}   logs in ${path.join(dir, "logs")}/`,
-    "",
-    "Try:",
-    `  KUBECONFIG=${v.KUBECONFIG} kubectl get --raw /readyz`,
-    `  curl -s ${v.MODEL_URL}/v1/models`,
-    "",
-  ].join("\n");
+  ];
+  if (env.product) {
+    lines.push(
+      `  Operator        ${env.product.operatorUrl}/metrics`,
+      `  Gateway         ${v.GATEWAY_URL}   (admin ${v.ADMIN_URL}, X-Admin-Token: $ADMIN_TOKEN from the variables file)`,
+    );
+  }
+  lines.push(`  Variables       ${path.join(dir, "env")}   logs in ${path.join(dir, "logs")}/`, "");
+  if (s) {
+    lines.push(
+      `Sample tenant "${s.tenant}" (config/samples/quickstart.yaml): Environment ${s.environment}, ApiKey ${s.apiKey}. A chat completion through the gateway:`,
+      "",
+      `  ${curlCommand(v.GATEWAY_URL!, s.key, s.model)}`,
+      "",
+      "The same with the openai SDK (run from the repository root):",
+      "",
+      ...sdkSnippet(v.GATEWAY_URL!, s.key, s.model).map((l) => `  ${l}`),
+      "",
+      "More:",
+      `  export KUBECONFIG=${v.KUBECONFIG}`,
+      "  kubectl get tenants,environments,apikeys -A",
+      `  kubectl get secret apikey-${s.apiKey} -n tenant-${s.tenant} -o jsonpath='{.data.key}' | base64 -d`,
+      "",
+    );
+  } else {
+    lines.push("Try:", `  KUBECONFIG=${v.KUBECONFIG} kubectl get --raw /readyz`, `  curl -s ${v.MODEL_URL}/v1/models`, "");
+  }
+  return lines.join("\n");
+}
+
+/** One line, so it can be pasted as is. */
+function curlCommand(gatewayUrl: string, key: string, model: string): string {
+  const body = JSON.stringify({ model, messages: [{ role: "user", content: "Hello!" }] });
+  return `curl -s ${gatewayUrl}/v1/chat/completions -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' -d '${body}'`;
+}
+
+function sdkSnippet(gatewayUrl: string, key: string, model: string): string[] {
+  return [
+    "node --input-type=module -e '",
+    'import OpenAI from "openai";',
+    `const client = new OpenAI({ baseURL: "${gatewayUrl}/v1", apiKey: "${key}" });`,
+    `const r = await client.chat.completions.create({ model: "${model}", messages: [{ role: "user", content: "Hello!" }] });`,
+    "console.log(r.choices[0].message.content);'",
+  ];
 }
 
 async function main(): Promise<number> {
@@ -51,7 +89,7 @@ async function main(): Promise<number> {
         return 0;
       }
       fs.mkdirSync(dir, { recursive: true });
-      const env = await startEnvironment({ dir, detached: true, log });
+      const env = await startEnvironment({ dir, detached: true, product: true, log });
       console.log(summary(env));
       return 0;
     }
@@ -63,7 +101,7 @@ async function main(): Promise<number> {
     case "dev": {
       if (fs.existsSync(path.join(dir, "state.json"))) await stopDetached(dir);
       fs.mkdirSync(dir, { recursive: true });
-      const env = await startEnvironment({ dir, log });
+      const env = await startEnvironment({ dir, product: true, log });
       fs.rmSync(path.join(dir, "state.json"), { force: true }); // owned by this process, not by `down`
       console.log(summary(env));
       log("running; press Ctrl-C to stop everything");

@@ -2,12 +2,17 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import YAML from "yaml";
+import { DEFAULT_SYSTEM_NAMESPACE } from "@crosslogic/crds";
 import { startControlPlane, type ControlPlane } from "./control-plane.ts";
+import { StartError } from "./errors.ts";
 import { freePort, isListening } from "./ports.ts";
 import { isAlive, killGroup, startProcess, waitUntilReady, type ManagedProcess } from "./process.ts";
+import { kubectl, startProduct, type Product } from "./product.ts";
 import { startPostgres, startRedis, type Service } from "./services.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+export const SAMPLES_FILE = path.join(repoRoot, "config/samples/quickstart.yaml");
 
 export interface LocalEnvironment {
   /** Variables a client needs (the contents of .dev/env). */
@@ -16,12 +21,27 @@ export interface LocalEnvironment {
   postgres: Service;
   redis: Service;
   modelServer: ManagedProcess;
+  /** The operator and the gateway (when started with `product`). */
+  product?: Product;
+  /** The sample tenant and its freshly minted key (when started with `product`). */
+  sample?: Sample;
   stop(): Promise<void>;
+}
+
+/** The sample tenant `make dev` applies (config/samples/quickstart.yaml) and its key. */
+export interface Sample {
+  tenant: string;
+  environment: string;
+  apiKey: string;
+  model: string;
+  key: string;
 }
 
 export interface EnvironmentOptions {
   dir: string;
   detached?: boolean;
+  /** Also run the product (migrated database, operator, gateway) and apply the sample tenant (make dev). */
+  product?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -74,17 +94,82 @@ export async function startEnvironment(opts: EnvironmentOptions): Promise<LocalE
       ADMIN_TOKEN: randomBytes(32).toString("base64url"),
       STRIPE_WEBHOOK_SECRET: `whsec_${randomBytes(24).toString("base64url")}`,
     };
+    const processes = [...controlPlane.processes, postgres.process, redis.process, modelServer];
+    const ports = [new URL(controlPlane.server).port, postgres.port, redis.port, modelPort].map(Number);
+    let product: Product | undefined;
+    let sample: Sample | undefined;
+    if (opts.product) {
+      product = await startProduct({
+        kubeconfig, kubectl: vars.KUBECTL!, databaseUrl: postgres.url, redisUrl: redis.url, adminToken: vars.ADMIN_TOKEN!,
+        systemNamespace: DEFAULT_SYSTEM_NAMESPACE, logDir, detached: opts.detached, log,
+      });
+      started.push(product);
+      processes.push(product.operator, product.gateway);
+      ports.push(...product.ports);
+      vars.GATEWAY_URL = product.gatewayUrl;
+      vars.ADMIN_URL = product.adminUrl;
+      log("applying the sample tenant (config/samples/quickstart.yaml) and waiting for its key…");
+      sample = await applySamples({ kubeconfig, kubectl: vars.KUBECTL! }, vars.MODEL_URL!);
+      const [key, gatewayUrl] = [sample.key, product.gatewayUrl];
+      await poll("the gateway to accept the sample key", 30_000, async () => {
+        const res = await fetch(`${gatewayUrl}/v1/models`, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(2000) });
+        await res.body?.cancel();
+        return res.ok ? true : undefined;
+      });
+      log(`  ApiKey ${sample.apiKey} in tenant-${sample.tenant}: ${sample.key.slice(0, 18)}… (accepted by the gateway)`);
+    }
     const state: State = {
-      processes: [...controlPlane.processes, postgres.process, redis.process, modelServer].map((p) => ({ name: p.name, pid: p.pid, signal: p.stopSignal })),
-      ports: [new URL(controlPlane.server).port, postgres.port, redis.port, modelPort].map(Number),
+      processes: processes.map((p) => ({ name: p.name, pid: p.pid, signal: p.stopSignal })),
+      ports,
       dirs: [postgres.dir, redis.dir, path.join(opts.dir, "control-plane", "etcd")],
     };
     fs.writeFileSync(path.join(opts.dir, "state.json"), JSON.stringify(state, null, 2));
     writeEnvFile(path.join(opts.dir, "env"), vars);
-    return { vars, controlPlane, postgres, redis, modelServer, stop: stopAll };
+    return { vars, controlPlane, postgres, redis, modelServer, ...(product ? { product } : {}), ...(sample ? { sample } : {}), stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
+  }
+}
+
+/**
+ * Applies config/samples/quickstart.yaml (its `${MODEL_URL}` replaced by `modelUrl`) and waits until
+ * the operator has minted the ApiKey's key into its Secret.
+ */
+export async function applySamples(kube: { kubeconfig: string; kubectl: string }, modelUrl: string): Promise<Sample> {
+  const text = fs.readFileSync(SAMPLES_FILE, "utf8").replaceAll("${MODEL_URL}", modelUrl);
+  type Doc = { kind: string; metadata: { name: string; namespace?: string }; spec: { routes?: { model: string }[] } };
+  const docs = YAML.parseAllDocuments(text).map((d) => d.toJS() as Doc);
+  const find = (kind: string) => {
+    const d = docs.find((x) => x.kind === kind);
+    if (!d) throw new StartError(`${SAMPLES_FILE} has no ${kind}`);
+    return d;
+  };
+  const [tenant, environment, apiKey] = [find("Tenant"), find("Environment"), find("ApiKey")];
+  const ns = apiKey.metadata.namespace ?? "default";
+  // The Environment and the ApiKey live in the tenant's namespace, which the operator creates: apply until all land.
+  const key = await poll("the sample ApiKey's key", 60_000, async () => {
+    await kubectl(kube, ["apply", "-f", "-"], text);
+    const ak = JSON.parse(await kubectl(kube, ["get", "apikey", apiKey.metadata.name, "-n", ns, "-o", "json"])) as { status?: { phase?: string; secretName?: string } };
+    if (ak.status?.phase !== "Active" || !ak.status.secretName) return undefined;
+    const data = await kubectl(kube, ["get", "secret", ak.status.secretName, "-n", ns, "-o", "jsonpath={.data.key}"]);
+    return Buffer.from(data, "base64").toString("utf8") || undefined;
+  });
+  return { tenant: tenant.metadata.name, environment: environment.metadata.name, apiKey: apiKey.metadata.name, model: environment.spec.routes?.[0]?.model ?? "", key };
+}
+
+async function poll<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new StartError(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
 

@@ -11,22 +11,47 @@ import { isAlive } from "../../src/process.ts";
 
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
+const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 
 describe("dev-up / dev-down", () => {
-  it("starts a detached environment with the .dev files, then stops every process and frees every port", async () => {
+  it("starts the whole product detached with the .dev files and a working curl, then stops every process and frees every port", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "devup-"));
-    await run(process.execPath, [cli, "up", "--dir", dir], { timeout: 180_000 });
+    const up = await run(process.execPath, [cli, "up", "--dir", dir], { timeout: 180_000 });
     let state: { processes: { name: string; pid: number }[]; ports: number[] } | undefined;
     try {
       const env = Object.fromEntries(fs.readFileSync(path.join(dir, "env"), "utf8").trim().split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2)));
-      for (const k of ["KUBECONFIG", "DATABASE_URL", "REDIS_URL", "MODEL_URL", "ADMIN_TOKEN", "STRIPE_WEBHOOK_SECRET"]) assert.ok(env[k], `${k} in .dev/env`);
+      for (const k of ["KUBECONFIG", "DATABASE_URL", "REDIS_URL", "MODEL_URL", "ADMIN_TOKEN", "STRIPE_WEBHOOK_SECRET", "GATEWAY_URL", "ADMIN_URL"]) assert.ok(env[k], `${k} in .dev/env`);
       assert.equal(env.KUBECONFIG, path.join(dir, "kubeconfig"));
       assert.ok(fs.readdirSync(path.join(dir, "logs")).includes("kube-apiserver.log"));
       const { stdout } = await run(env.KUBECTL!, ["get", "--raw", "/readyz"], { env: { ...process.env, KUBECONFIG: env.KUBECONFIG } });
       assert.equal(stdout.trim(), "ok");
       const models = await (await fetch(`${env.MODEL_URL}/v1/models`)).json() as { data: unknown[] };
       assert.ok(models.data.length > 0);
+      // The printed curl, run as a newcomer would paste it, gets a completion through the gateway.
+      const curl = up.stdout.split("\n").map((l) => l.trim()).find((l) => l.startsWith("curl "));
+      assert.ok(curl, `a curl command in the output:\n${up.stdout}`);
+      assert.ok(curl.includes(env.GATEWAY_URL!) && /Bearer clsk_test_[0-9a-f]{64}/.test(curl), curl);
+      const completion = JSON.parse((await run("bash", ["-c", curl])).stdout) as { object: string; choices: { message: { content: string } }[] };
+      assert.equal(completion.object, "chat.completion");
+      assert.ok(completion.choices[0]?.message.content);
+      // So does the printed openai SDK snippet (from the repository root, where `openai` resolves).
+      const lines = up.stdout.split("\n").map((l) => l.trim());
+      const first = lines.findIndex((l) => l.startsWith("node --input-type=module"));
+      const last = lines.findIndex((l, i) => i > first && l.endsWith("'"));
+      assert.ok(first >= 0 && last > first, "an SDK snippet in the output");
+      const sdk = await run("bash", ["-c", lines.slice(first, last + 1).join("\n")], { cwd: repoRoot });
+      assert.ok(sdk.stdout.trim().length > 0, "the SDK snippet printed a completion");
+      // The requests were metered into PostgreSQL: the admin API (ADMIN_URL, ADMIN_TOKEN from .dev/env) lists them.
+      let usage: unknown[] = [];
+      for (let i = 0; i < 40 && usage.length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        const res = await fetch(`${env.ADMIN_URL}/admin/usage?tenant=demo`, { headers: { "x-admin-token": env.ADMIN_TOKEN! } });
+        assert.equal(res.status, 200);
+        usage = ((await res.json()) as { data: unknown[] }).data;
+      }
+      assert.equal(usage.length, 2, "the curl and the SDK call are in the usage records");
       state = JSON.parse(fs.readFileSync(path.join(dir, "state.json"), "utf8"));
+      assert.ok(state!.processes.some((p) => p.name === "operator") && state!.processes.some((p) => p.name === "gateway"));
       // A second `up` is idempotent: it reports the running environment instead of starting another.
       const again = await run(process.execPath, [cli, "up", "--dir", dir]);
       assert.match(again.stderr, /already up/);
