@@ -90,8 +90,8 @@ export async function startOperator(config: Readonly<Config>, deps: OperatorDeps
     informers = inf;
     const depth = (name: string) => (d: number) => metrics.queueDepth.set({ controller: name }, d);
     const queues: Queues = { tenant: new WorkQueue({ onDepth: depth("tenant") }), environment: new WorkQueue({ onDepth: depth("environment") }), apiKey: new WorkQueue({ onDepth: depth("apikey") }) };
-    const ctx: Context = { client, config, log, metrics, events, audit, revocation, informers: inf, queues, now: deps.now ?? (() => new Date()) };
-    wireEventHandlers(inf, queues, config, audit, () => synced);
+    const ctx: Context = { client, config, log, metrics, events, audit, revocation, informers: inf, queues, statusMemory: new Map(), now: deps.now ?? (() => new Date()) };
+    wireEventHandlers(inf, queues, config, audit, () => synced, ctx.statusMemory);
 
     for (const i of Object.values(inf)) i.start();
     await Promise.all(Object.values(inf).map((i) => i.waitForSync()));
@@ -147,20 +147,24 @@ export async function startOperator(config: Readonly<Config>, deps: OperatorDeps
 }
 
 /** Maps every watched object to the primary objects whose desired state depends on it. */
-function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, audit: AuditSink, synced: () => boolean): void {
+function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, audit: AuditSink, synced: () => boolean, memory: Context["statusMemory"]): void {
+  const forget = (o: KubeObject) => { if (o.metadata.uid) memory.delete(o.metadata.uid); };
   const envsOfTenant = (tenant: string) => inf.environments.list().filter((e) => e.metadata.namespace === tenantNamespace(tenant));
   const keysOfEnv = (ns: string, env: string) => inf.apiKeys.list().filter((k) => k.metadata.namespace === ns && k.spec.environment === env);
   const specChanged = (ev: InformerEvent<KubeObject>) => ev.type !== "update" || ev.obj.metadata.generation !== ev.old.metadata.generation || ev.obj.metadata.deletionTimestamp !== ev.old.metadata.deletionTimestamp;
 
   inf.tenants.on((ev) => {
+    if (ev.type === "delete") forget(ev.obj);
     q.tenant.add(objectKey(ev.obj));
     if (specChanged(ev)) for (const e of envsOfTenant(ev.obj.metadata.name)) q.environment.add(objectKey(e));
   });
   inf.environments.on((ev) => {
+    if (ev.type === "delete") forget(ev.obj);
     q.environment.add(objectKey(ev.obj));
     if (ev.type !== "update") for (const k of keysOfEnv(ev.obj.metadata.namespace!, ev.obj.metadata.name)) q.apiKey.add(objectKey(k));
   });
   inf.apiKeys.on((ev) => {
+    if (ev.type === "delete") forget(ev.obj);
     q.apiKey.add(objectKey(ev.obj));
     if (specChanged(ev)) q.environment.add(`${ev.obj.metadata.namespace}/${ev.obj.spec.environment}`);
   });

@@ -49,6 +49,8 @@ export interface Context {
   revocation: RevocationPublisher;
   informers: Informers;
   queues: Queues;
+  /** Statuses this process wrote, by uid: read-your-writes while the cache has not caught up. */
+  statusMemory: Map<string, { staleVersion: string | undefined; status: unknown }>;
   now(): Date;
 }
 
@@ -122,14 +124,24 @@ export async function applyIfChanged(ctx: Context, controller: string, fieldMana
   return outcome;
 }
 
-/** Writes the status subresource by server-side apply, only when it differs from the observed one. */
+/**
+ * The object's status as this process last knows it: the cached one, or the one it wrote itself if
+ * the cache still holds the version from before that write (so transitions are acted on once).
+ */
+export function knownStatus<S>(ctx: Context, obj: KubeObject & { status?: S }): S | undefined {
+  const mem = obj.metadata.uid ? ctx.statusMemory.get(obj.metadata.uid) : undefined;
+  return mem && mem.staleVersion === obj.metadata.resourceVersion ? (mem.status as S) : obj.status;
+}
+
+/** Writes the status subresource by server-side apply, only when it differs from the known one. */
 export async function writeStatusIfChanged(ctx: Context, controller: string, fieldManager: string, type: ResourceType, obj: KubeObject & { status?: unknown }, status: unknown): Promise<boolean> {
-  if (stableStringify(obj.status ?? {}) === stableStringify(status)) return false;
+  if (stableStringify(knownStatus(ctx, obj) ?? {}) === stableStringify(status)) return false;
   await ctx.client.apply(type, {
     apiVersion: `${type.group}/${type.version}`, kind: type.kind,
     metadata: { name: obj.metadata.name, ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}) },
     status,
   } as { metadata: { name: string; namespace?: string } }, fieldManager, "status");
+  if (obj.metadata.uid) ctx.statusMemory.set(obj.metadata.uid, { staleVersion: obj.metadata.resourceVersion, status });
   ctx.metrics.writes.inc({ controller, kind: type.kind, op: "status" });
   return true;
 }
@@ -172,3 +184,23 @@ export async function deleteIfExists(ctx: Context, controller: string, type: Res
 
 export const labelsMatch = (obj: KubeObject, labels: Record<string, string>): boolean =>
   Object.entries(labels).every(([k, v]) => obj.metadata.labels?.[k] === v);
+
+/**
+ * Uids whose finalizer this process already removed: a reconcile from a cache that has not yet seen
+ * the deletion must not run the cleanup (and its audit record) a second time. Bounded.
+ */
+export class FinalizedSet {
+  #uids = new Set<string>();
+  #cap: number;
+  constructor(cap = 10_000) {
+    this.#cap = cap;
+  }
+  has(uid: string | undefined): boolean {
+    return uid !== undefined && this.#uids.has(uid);
+  }
+  add(uid: string | undefined): void {
+    if (uid === undefined) return;
+    this.#uids.add(uid);
+    if (this.#uids.size > this.#cap) this.#uids.delete(this.#uids.values().next().value!);
+  }
+}

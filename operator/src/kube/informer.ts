@@ -8,6 +8,7 @@ import type { Logger } from "winston";
 import { backoffDelay } from "./backoff.ts";
 import { isGone, resourcePath, type KubeClient, type ResourceType } from "./client.ts";
 import type { Metrics } from "../metrics.ts";
+import { apiVersionOf } from "./types.ts";
 
 export interface KubeObject {
   apiVersion?: string;
@@ -106,7 +107,8 @@ export class Informer<T extends KubeObject> {
       const page = await this.#client.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>({
         method: "GET", path: resourcePath(this.type), query: { labelSelector: this.#opts.labelSelector, limit: 500, continue: cont },
       });
-      for (const item of page.items) items.set(objectKey(item), item);
+      // List items carry no apiVersion/kind (watch events do): fill them in so both look alike.
+      for (const item of page.items) items.set(objectKey(item), { ...item, apiVersion: item.apiVersion ?? apiVersionOf(this.type), kind: item.kind ?? this.type.kind });
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);

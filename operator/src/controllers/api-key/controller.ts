@@ -11,7 +11,7 @@ import { withAppliedHash } from "../../kube/apply.ts";
 import { isConflict, resourcePath } from "../../kube/client.ts";
 import type { KubeObject } from "../../kube/informer.ts";
 import { Types } from "../../kube/types.ts";
-import { applyIfChanged, deleteIfExists, ensureFinalizer, removeFinalizer, writeStatusIfChanged, type Context, type Obj, type ReconcileResult } from "../runtime.ts";
+import { applyIfChanged, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, removeFinalizer, writeStatusIfChanged, type Context, type Obj, type ReconcileResult } from "../runtime.ts";
 import { ownerRef, type ChildObject } from "../tenant/desired.ts";
 import { apiKeyStatus, decideKeyAction, isExpired, nextTimedChange } from "./decide.ts";
 import { keySecretContent, livePreviousKeys, readKeyMaterial, type KeyMaterial, type SecretLike } from "./key-material.ts";
@@ -23,6 +23,7 @@ type SecretObj = KubeObject & SecretLike & { type?: string };
 
 export function apiKeyController(ctx: Context) {
   const { informers: inf, client } = ctx;
+  const finalized = new FinalizedSet();
   const parsedConfigs = new Map<string, { rv: string | undefined; hashes: Set<string> }>();
 
   function publishedHashes(ns: string, env: string): Set<string> {
@@ -57,7 +58,7 @@ export function apiKeyController(ctx: Context) {
     for (const h of hashes) await ctx.revocation.publish({ type: "key_revoked", hash: h.hash, prefix: h.prefix });
   }
 
-  async function createSecret(apiKey: ApiKey & KubeObject, env: Environment): Promise<SecretObj> {
+  async function createSecret(apiKey: ApiKey & KubeObject, env: Environment): Promise<{ secret: SecretObj; created: boolean }> {
     const meta = withAppliedHash(secretMeta(apiKey));
     const key = generateApiKey(keyEnvForTier(env.spec.tier));
     const content = keySecretContent(key, { ...(apiKey.spec.rotationRequest ? { rotationRequest: apiKey.spec.rotationRequest } : {}), previous: [] });
@@ -67,11 +68,11 @@ export function apiKeyController(ctx: Context) {
         body: { ...meta, type: "Opaque", metadata: { ...meta.metadata, annotations: { ...meta.metadata.annotations, ...content.annotations } }, data: content.data },
       });
       ctx.metrics.writes.inc({ controller: NAME, kind: "Secret", op: "create" });
-      return created;
+      return { secret: created, created: true };
     } catch (err) {
       // Already there (our cache was behind): use it; a key is never generated twice.
       if (!isConflict(err)) throw err;
-      return client.request<SecretObj>({ method: "GET", path: resourcePath(Types.secret, apiKey.metadata.namespace, meta.metadata.name) });
+      return { secret: await client.request<SecretObj>({ method: "GET", path: resourcePath(Types.secret, apiKey.metadata.namespace, meta.metadata.name) }), created: false };
     }
   }
 
@@ -98,12 +99,14 @@ export function apiKeyController(ctx: Context) {
     const envKey = `${ns}/${apiKey.spec.environment}`;
 
     if (apiKey.metadata.deletionTimestamp) {
+      if (finalized.has(apiKey.metadata.uid)) return;
       const material = readKeyMaterial(secret);
       await revokeEverywhere(material);
       await deleteIfExists(ctx, NAME, Types.secret, ns, secretName);
       ctx.audit.record("api_key_deleted", { tenant_id: tenant, details: { name: apiKey.metadata.name, namespace: ns, environment: apiKey.spec.environment, prefix: material.current?.prefix } });
       ctx.queues.environment.add(envKey);
       await removeFinalizer(ctx, NAME, Types.apiKey, apiKey);
+      finalized.add(apiKey.metadata.uid);
       return;
     }
     await ensureFinalizer(ctx, NAME, FM, Types.apiKey, apiKey);
@@ -115,15 +118,20 @@ export function apiKeyController(ctx: Context) {
     const details = { name: apiKey.metadata.name, namespace: ns, environment: apiKey.spec.environment, role: apiKey.spec.role };
     if (env && action.kind !== "none") {
       if (action.kind === "create") {
-        secret = await createSecret(apiKey, env);
+        const result = await createSecret(apiKey, env);
+        secret = result.secret;
         material = readKeyMaterial(secret);
+        let issued = result.created;
         if (!material.current) {
+          issued = true;
           // The existing Secret holds no key we issued: replace its contents.
           secret = await replaceKey(secret, env, { ...(apiKey.spec.rotationRequest ? { rotationRequest: apiKey.spec.rotationRequest } : {}) }, []);
           material = readKeyMaterial(secret);
         }
-        ctx.audit.record("api_key_created", { tenant_id: tenant, details: { ...details, prefix: material.current?.prefix } });
-        ctx.events.event(apiKey, "Normal", "KeyGenerated", `Generated key ${material.current?.prefix}… into Secret ${secretName}`);
+        if (issued) {
+          ctx.audit.record("api_key_created", { tenant_id: tenant, details: { ...details, prefix: material.current?.prefix } });
+          ctx.events.event(apiKey, "Normal", "KeyGenerated", `Generated key ${material.current?.prefix}… into Secret ${secretName}`);
+        }
       } else if (action.kind === "regenerate") {
         secret = await replaceKey(secret!, env, { ...(material.rotationRequest ? { rotationRequest: material.rotationRequest } : {}), ...(material.rotatedAt ? { rotatedAt: material.rotatedAt } : {}) }, livePreviousKeys(material, now));
         material = readKeyMaterial(secret);
@@ -148,7 +156,7 @@ export function apiKeyController(ctx: Context) {
     }
     if (secret) await applyIfChanged(ctx, NAME, FM, Types.secret, secretMeta(apiKey), secret, apiKey);
 
-    const phaseBefore = apiKey.status?.phase;
+    const phaseBefore = knownStatus(ctx, apiKey)?.phase;
     if (apiKey.spec.revoked && phaseBefore !== "Revoked") {
       await revokeEverywhere(material);
       ctx.audit.record("api_key_revoked", { tenant_id: tenant, details: { ...details, prefix: material.current?.prefix } });

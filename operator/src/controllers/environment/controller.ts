@@ -4,7 +4,7 @@ import {
 } from "@crosslogic/crds";
 import { Types } from "../../kube/types.ts";
 import type { KubeObject } from "../../kube/informer.ts";
-import { applyIfChanged, deleteIfExists, ensureFinalizer, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
+import { applyIfChanged, deleteIfExists, FinalizedSet, ensureFinalizer, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
 import { readKeyMaterial, type SecretLike } from "../api-key/key-material.ts";
 import { poolCapacity, type NodeLike } from "../node-pools.ts";
 import {
@@ -17,6 +17,7 @@ const FM = FieldManagers.environment;
 
 export function environmentController(ctx: Context) {
   const { informers: inf, config } = ctx;
+  const finalized = new FinalizedSet();
 
   async function cleanUp(env: KubeObject, tenant: string): Promise<void> {
     const sel = environmentLabels(tenant, env.metadata.name);
@@ -32,7 +33,9 @@ export function environmentController(ctx: Context) {
     const ns = env.metadata.namespace!;
     const tenantName = tenantOfNamespace(ns) ?? "";
     if (env.metadata.deletionTimestamp) {
+      if (finalized.has(env.metadata.uid)) return;
       await cleanUp(env, tenantName);
+      finalized.add(env.metadata.uid);
       return;
     }
     await ensureFinalizer(ctx, NAME, FM, Types.environment, env);

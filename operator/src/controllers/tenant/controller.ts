@@ -2,7 +2,7 @@
 import { FieldManagers, Labels, MANAGED_BY, tenantNamespace, type Tenant } from "@crosslogic/crds";
 import { Types } from "../../kube/types.ts";
 import type { KubeObject } from "../../kube/informer.ts";
-import { applyIfChanged, deleteIfExists, ensureFinalizer, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
+import { applyIfChanged, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
 import { desiredTenantChildren, tenantLabels, type ChildObject } from "./desired.ts";
 import { tenantStatus } from "./status.ts";
 
@@ -14,6 +14,7 @@ const typeOf = (child: ChildObject) =>
 
 export function tenantController(ctx: Context) {
   const { informers: inf } = ctx;
+  const finalized = new FinalizedSet();
 
   async function cleanUp(tenant: Tenant & KubeObject): Promise<void> {
     const name = tenant.metadata.name;
@@ -38,7 +39,9 @@ export function tenantController(ctx: Context) {
     if (!tenant) return;
     const log = ctx.log.child({ tenant: key });
     if (tenant.metadata.deletionTimestamp) {
+      if (finalized.has(tenant.metadata.uid)) return;
       await cleanUp(tenant);
+      finalized.add(tenant.metadata.uid);
       log.info("Tenant cleaned up");
       return;
     }
@@ -66,7 +69,7 @@ export function tenantController(ctx: Context) {
       }
     }
 
-    const previousPhase = tenant.status?.phase;
+    const previousPhase = knownStatus(ctx, tenant)?.phase;
     if (tenant.spec.suspended && previousPhase !== "Suspended") {
       await ctx.revocation.publish({ type: "tenant_suspended", tenant: tenant.metadata.name });
       ctx.audit.record("tenant_suspended", { tenant_id: tenant.metadata.name, details: {} });
