@@ -15,7 +15,7 @@ INTEGRATION_TESTS := '*/test/integration/**/*.test.ts'
 E2E_TESTS := 'e2e/**/*.test.ts'
 NODE_TEST := $(NODE) --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000
 
-.PHONY: help deps control-plane dev dev-up dev-down test test-unit test-integration test-e2e lint typecheck check
+.PHONY: help deps control-plane dev dev-up dev-down test test-unit test-integration test-e2e lint typecheck check bench bench-gateway
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -97,3 +97,10 @@ kind-down: ## Delete the kind cluster
 doctor: ## Deployment checklist against a running system (default: make dev-up's .dev/env); ARGS="--gateway URL …"
 	@if [ -f $(DEV_DIR)/env ]; then set -a; . ./$(DEV_DIR)/env; set +a; fi; \
 	  $(NODE) scripts/doctor.ts $${GATEWAY_URL:+--gateway $$GATEWAY_URL} $${ADMIN_URL:+--admin-url $$ADMIN_URL} $(ARGS)
+
+bench: bench-gateway ## Benchmarks; results under bench/results/
+
+bench-gateway: deps ## Gateway vs direct, nginx, raw node:http, bare Express and Portkey (wrk, pinned cores); bench/results/gateway.{json,md}
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light; }
+	@[ -d bench/gateway/portkey/node_modules/@portkey-ai/gateway ] || flock /tmp/crosslogic-npm.lock npm install --prefix bench/gateway/portkey --no-audit --no-fund --workspaces=false
+	@$(NODE) bench/gateway/run.ts --seconds $${BENCH_SECONDS:-8}

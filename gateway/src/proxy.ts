@@ -74,6 +74,7 @@ export function findUsage(text: string): Usage | undefined {
 const PASS_HEADERS = new Set(["content-type", "content-length", "content-encoding", "openai-model", "openai-processing-ms"]);
 const TAIL = 16 * 1024;
 const HEAD = 4 * 1024;
+const HOLD_MAX = 64 * 1024;
 
 export interface ForwardOptions {
   backend: Backend;
@@ -127,6 +128,8 @@ export function forward(o: ForwardOptions): Promise<ProxyOutcome> {
       let tail = "";
       let status = 0;
       let started = false;
+      /** A small, non-streamed body is sent in one write with the head (one syscall instead of three). */
+      let held: Buffer[] | undefined;
       ep.pool.dispatch({ method: o.method, path: o.path, headers, body: o.body ?? null }, {
         onRequestStart(c) {
           controller = c;
@@ -144,12 +147,15 @@ export function forward(o: ForwardOptions): Promise<ProxyOutcome> {
           if (String(upstreamHeaders["content-type"] ?? "").startsWith("text/event-stream")) {
             res.setHeader("X-Accel-Buffering", "no");
             res.flushHeaders();
+          } else if (Number(upstreamHeaders["content-length"]) <= HOLD_MAX) {
+            held = [];
           }
         },
         onResponseData(c, chunk) {
           const s = chunk.toString("latin1");
           if (head.length < HEAD) head += s.slice(0, HEAD - head.length);
           tail = (tail.length + s.length > TAIL * 2 ? tail.slice(-TAIL) : tail) + s;
+          if (held) { held.push(chunk); return; }
           if (!res.write(chunk)) {
             c.pause();
             res.once("drain", () => c.resume());
@@ -157,7 +163,8 @@ export function forward(o: ForwardOptions): Promise<ProxyOutcome> {
         },
         onResponseEnd() {
           release();
-          res.end();
+          if (held) res.end(held.length === 1 ? held[0] : Buffer.concat(held));
+          else res.end();
           const text = tail.length > TAIL * 2 ? tail.slice(-TAIL * 2) : tail;
           const usage = status < 300 ? findUsage(text) ?? (head !== text ? findUsage(head) : undefined) : undefined;
           finish({ status, usage, headersSent: true });

@@ -1,0 +1,250 @@
+/**
+ * Gateway benchmark (`make bench`): the gateway with full enforcement side by side with a direct
+ * call, nginx, a raw node:http + undici proxy, a bare Express + undici proxy and the Portkey
+ * gateway. The system under test is pinned to core 0; wrk, the upstream stub and Redis to core 1
+ * (TARGETS.md). Writes bench/results/gateway.json and bench/results/gateway.md.
+ *
+ *   node bench/gateway/run.ts [--seconds 8]
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { Pool } from "undici";
+import { apiKeyPrefix, generateApiKey, GATEWAY_CONFIG_API_VERSION, hashApiKey } from "@crosslogic/crds";
+import { freePort } from "@crosslogic/testenv";
+
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "8" } } });
+const SECONDS = Number(values.seconds);
+const root = path.resolve(import.meta.dirname, "../..");
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gw-bench-"));
+const procs: ChildProcess[] = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+
+function need(cmd: string, pkg: string): void {
+  if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) throw new Error(`${cmd} is missing: apt-get install ${pkg} (make bench installs it)`);
+}
+
+function start(core: number, cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const p = spawn("taskset", ["-c", String(core), cmd, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  p.stderr!.on("data", (d: Buffer) => { if (process.env.BENCH_VERBOSE) process.stderr.write(d); });
+  procs.push(p);
+  return p;
+}
+
+async function waitFor(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<void> {
+  const end = Date.now() + 30_000;
+  const u = new URL(url);
+  const pool = new Pool(u.origin);
+  try {
+    for (;;) {
+      try {
+        const r = await pool.request({ path: u.pathname, method: (init.method ?? "GET") as "GET", headers: init.headers ?? {}, body: init.body ?? null });
+        await r.body.text();
+        if (r.statusCode < 500) return;
+      } catch { /* not yet */ }
+      if (Date.now() > end) throw new Error(`${url} did not come up`);
+      await sleep(200);
+    }
+  } finally {
+    await pool.close();
+  }
+}
+
+function stop(p: ChildProcess): Promise<void> {
+  return new Promise((r) => { if (p.exitCode !== null) return r(); p.once("exit", () => r()); p.kill("SIGTERM"); setTimeout(() => p.kill("SIGKILL"), 5000).unref(); });
+}
+
+interface WrkResult { requests: number; duration_us: number; errors: Record<string, number>; latency_us: { p50: number; p90: number; p99: number; mean: number } }
+
+function wrk(url: string, connections: number, seconds: number, headers: string): WrkResult {
+  const r = spawnSync("taskset", ["-c", "1", "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "-s", path.join(import.meta.dirname, "post.lua"), url],
+    { env: { ...process.env, WRK_HEADERS: headers }, encoding: "utf8", timeout: (seconds + 30) * 1000 });
+  const line = (r.stderr ?? "").split("\n").find((l) => l.startsWith("WRKJSON "));
+  if (!line) throw new Error(`wrk failed: ${r.stderr}${r.stdout}`);
+  return JSON.parse(line.slice(8)) as WrkResult;
+}
+
+const stubBody = JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion", created: 0, model: "llama-3-8b", choices: [{ index: 0, message: { role: "assistant", content: "hello there" }, finish_reason: "stop" }], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } });
+
+function nginxConf(name: string, server: string): string {
+  const dir = path.join(tmp, name);
+  fs.mkdirSync(dir, { recursive: true });
+  const conf = path.join(dir, "nginx.conf");
+  fs.writeFileSync(conf, `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  ${server}
+}
+`);
+  return conf;
+}
+
+async function main(): Promise<void> {
+  need("wrk", "wrk");
+  need("nginx", "nginx-light");
+  need("redis-server", "redis-server");
+  const results: Record<string, { rps: number; p50_ms: number; p99_ms: number; p50_1c_ms: number; p99_1c_ms: number; errors: number }> = {};
+
+  // Upstream stub (nginx, core 1) and Redis (core 1).
+  const stubPort = await freePort();
+  const stubConf = nginxConf("stub", `server { listen 127.0.0.1:${stubPort}; location / { default_type application/json; return 200 '${stubBody}'; } }`);
+  start(1, "nginx", ["-c", stubConf, "-g", "daemon off;"]);
+  const upstream = `http://127.0.0.1:${stubPort}`;
+  await waitFor(`${upstream}/v1/chat/completions`);
+  const redisPort = await freePort();
+  start(1, "redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+  const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  const sseStubPort = await freePort();
+  start(1, process.execPath, [path.join(import.meta.dirname, "stub.ts"), String(sseStubPort)]);
+
+  // The gateway's config: one environment, one key, limits high enough never to refuse (but all enforced).
+  const key = generateApiKey("test");
+  const cfgDir = path.join(tmp, "config");
+  fs.mkdirSync(cfgDir);
+  const big = 1_000_000_000;
+  fs.writeFileSync(path.join(cfgDir, "bench.json"), JSON.stringify({
+    apiVersion: GATEWAY_CONFIG_API_VERSION, kind: "GatewayConfig",
+    tenant: { name: "bench", plan: "enterprise", suspended: false, limits: { requestsPerMinute: big, tokensPerMinute: 0 } },
+    environment: { name: "prod", namespace: "tenant-bench", tier: "development", hostnames: [], limits: { requestsPerMinute: big, tokensPerMinute: 0 }, cors: { allowedOrigins: [] } },
+    routes: [{ model: "llama-3-8b", backend: { url: upstream } }, { model: "sse", backend: { url: `http://127.0.0.1:${sseStubPort}` } }],
+    keys: [{ hash: hashApiKey(key), prefix: apiKeyPrefix(key), name: "bench", role: "developer", limits: { requestsPerMinute: big, tokensPerMinute: big, concurrency: 10_000 } }],
+  }));
+
+  const targets: Array<{ name: string; url: string; headers: string; launch?: (port: number) => ChildProcess; ready?: (url: string) => Promise<void> }> = [
+    { name: "direct", url: upstream, headers: "" },
+    { name: "nginx", url: "", headers: "", launch: (port) => start(0, "nginx", ["-c", nginxConf("proxy", `upstream up { server 127.0.0.1:${stubPort}; keepalive 64; } server { listen 127.0.0.1:${port}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`), "-g", "daemon off;"]) },
+    { name: "raw-node-undici", url: "", headers: "", launch: (port) => start(0, process.execPath, [path.join(import.meta.dirname, "raw-node.ts"), String(port), upstream]) },
+    { name: "bare-express-undici", url: "", headers: "", launch: (port) => start(0, process.execPath, [path.join(import.meta.dirname, "bare-express.ts"), String(port), upstream]) },
+    {
+      name: "crosslogic-gateway", url: "", headers: `Authorization: Bearer ${key}`,
+      launch: (port) => start(0, process.execPath, [path.join(root, "gateway/src/main.ts")], {
+        PORT: String(port), ADMIN_PORT: String(port + 1), HOST: "127.0.0.1", ADMIN_HOST: "127.0.0.1", ADMIN_TOKEN: "bench-admin-token-0123456789abcdef0123", REDIS_URL: redisUrl,
+        CONFIG_SOURCE: "directory", CONFIG_DIR: cfgDir, GLOBAL_REQUESTS_PER_MINUTE: String(big), CLIENT_REQUESTS_PER_MINUTE: String(big), CLIENT_GENERATION_REQUESTS_PER_MINUTE: String(big),
+        LOG_LEVEL: "warn", DATABASE_URL: "", KUBECONFIG: "",
+      }),
+    },
+    {
+      name: "portkey-gateway", url: "", headers: `x-portkey-provider: openai|x-portkey-custom-host: ${upstream}/v1|Authorization: Bearer sk-bench`,
+      launch: (port) => start(0, process.execPath, [path.join(import.meta.dirname, "portkey/node_modules/@portkey-ai/gateway/build/start-server.js"), `--port=${port}`]),
+    },
+  ];
+  if (!fs.existsSync(path.join(import.meta.dirname, "portkey/node_modules/@portkey-ai/gateway"))) { log("Portkey not installed (bench/gateway/portkey): skipped"); targets.pop(); }
+
+  for (const t of targets) {
+    let proc: ChildProcess | undefined;
+    if (t.launch) {
+      let port = await freePort();
+      if (t.name === "crosslogic-gateway") while (!(await freePort().then(() => true))) port = await freePort();
+      proc = t.launch(port);
+      t.url = `http://127.0.0.1:${port}`;
+      const hdrs = Object.fromEntries(t.headers.split("|").filter(Boolean).map((p) => [p.slice(0, p.indexOf(":")).trim(), p.slice(p.indexOf(":") + 1).trim()]));
+      await waitFor(`${t.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...hdrs }, body: '{"model":"llama-3-8b","messages":[{"role":"user","content":"x"}]}' });
+    }
+    const url = `${t.url}/v1/chat/completions`;
+    log(`${t.name}: warm-up`);
+    wrk(url, 32, 2, t.headers);
+    log(`${t.name}: throughput ${SECONDS}s at 64 connections`);
+    const tp = wrk(url, 64, SECONDS, t.headers);
+    log(`${t.name}: latency ${Math.max(3, Math.round(SECONDS / 2))}s at 1 connection`);
+    const one = wrk(url, 1, Math.max(3, Math.round(SECONDS / 2)), t.headers);
+    const errors = Object.values(tp.errors).reduce((a, b) => a + b, 0) + Object.values(one.errors).reduce((a, b) => a + b, 0);
+    results[t.name] = {
+      rps: Math.round(tp.requests / (tp.duration_us / 1e6)), p50_ms: tp.latency_us.p50 / 1000, p99_ms: tp.latency_us.p99 / 1000,
+      p50_1c_ms: one.latency_us.p50 / 1000, p99_1c_ms: one.latency_us.p99 / 1000, errors,
+    };
+    log(`${t.name}: ${JSON.stringify(results[t.name])}`);
+    if (t.name === "crosslogic-gateway") {
+      const sse = await measureSse(t.url, key, `http://127.0.0.1:${sseStubPort}`);
+      (results[t.name] as Record<string, unknown>).sse = sse;
+      log(`sse: ${JSON.stringify(sse)}`);
+    }
+    if (proc) await stop(proc);
+  }
+
+  const g = results["crosslogic-gateway"]!;
+  const ratio = (other: string) => (results[other] ? +(g.rps / results[other]!.rps).toFixed(3) : null);
+  const direct = results.direct!;
+  const summary = {
+    date: new Date().toISOString(), seconds: SECONDS, host: { cpus: os.cpus().length, node: process.version },
+    pinning: "system under test on core 0; wrk, upstream stub (nginx), Redis on core 1",
+    results,
+    ratios: {
+      vs_portkey: ratio("portkey-gateway"), vs_bare_express: ratio("bare-express-undici"), vs_raw_node: ratio("raw-node-undici"), vs_nginx: ratio("nginx"), vs_direct: ratio("direct"),
+      added_p50_ms_1c: +(g.p50_1c_ms - direct.p50_1c_ms).toFixed(3), added_p99_ms_1c: +(g.p99_1c_ms - direct.p99_1c_ms).toFixed(3),
+    },
+    targets: { vs_portkey: ">= 5", vs_bare_express: ">= 0.9", vs_raw_node: ">= 0.5", added_p50_ms_1c: "<= 0.3", added_p99_ms_1c: "<= 1", sse_added_ttft_ms: "<= 1", sse_streams: "512, 0 lost or merged" },
+  };
+  const out = path.join(root, "bench/results");
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, "gateway.json"), JSON.stringify(summary, null, 2) + "\n");
+  const rows = Object.entries(results).map(([n, r]) => `| ${n} | ${r.rps} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.p50_1c_ms.toFixed(3)} | ${r.p99_1c_ms.toFixed(3)} | ${r.errors} |`);
+  const s = (g as Record<string, unknown>).sse as Record<string, number> | undefined;
+  fs.writeFileSync(path.join(out, "gateway.md"), `# Gateway benchmark (${summary.date})
+
+${summary.pinning}; ${SECONDS} s per throughput run (64 connections), 1-connection latency runs; non-streaming chat completions.
+The gateway runs with full enforcement (auth, 4-layer limits + client address, tokens, concurrency lease, metering to its in-memory buffer — no PostgreSQL in this run —, headers, audit).
+
+| target | req/s | p50 ms | p99 ms | p50 ms (1 conn) | p99 ms (1 conn) | errors |
+|---|---|---|---|---|---|---|
+${rows.join("\n")}
+
+| figure | measured | target |
+|---|---|---|
+| throughput vs Portkey | ${summary.ratios.vs_portkey ?? "n/a"}× | ≥ 5× |
+| throughput vs bare Express+undici | ${summary.ratios.vs_bare_express}× | ≥ 0.9× |
+| throughput vs raw node:http+undici | ${summary.ratios.vs_raw_node}× | ≥ 0.5× |
+| added latency at 1 connection | p50 ${summary.ratios.added_p50_ms_1c} ms, p99 ${summary.ratios.added_p99_ms_1c} ms | p50 ≤ 0.3 ms, p99 ≤ 1 ms |
+| SSE added time to first token | ${s ? `${s.added_ttft_ms} ms` : "n/a"} | ≤ 1 ms |
+| SSE concurrent streams | ${s ? `${s.streams} streams, ${s.bad_streams} lost/merged/out of order` : "n/a"} | 512, 0 |
+`);
+  log(`wrote bench/results/gateway.json and gateway.md`);
+}
+
+/** SSE: time to first frame direct vs through the gateway (sequential), then 512 concurrent streams checked frame by frame. */
+async function measureSse(gatewayUrl: string, key: string, stubUrl: string): Promise<Record<string, number>> {
+  const body = '{"model":"sse","messages":[{"role":"user","content":"x"}],"stream":true}';
+  const ttft = async (origin: string, headers: Record<string, string>, n: number) => {
+    const pool = new Pool(origin, { connections: 1 });
+    const samples: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      const r = await pool.request({ method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json", ...headers }, body });
+      let first = true;
+      for await (const _c of r.body) { if (first) { samples.push(performance.now() - t0); first = false; } }
+    }
+    await pool.close();
+    samples.sort((a, b) => a - b);
+    return samples[Math.floor(samples.length / 2)]!;
+  };
+  const direct = await ttft(stubUrl, {}, 100);
+  const viaGateway = await ttft(gatewayUrl, { authorization: `Bearer ${key}` }, 100);
+  const pool = new Pool(gatewayUrl, { connections: 512 });
+  let bad = 0;
+  await Promise.all(Array.from({ length: 512 }, async () => {
+    try {
+      const r = await pool.request({ method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body });
+      const text = await r.body.text();
+      const frames = text.split("\n\n").filter(Boolean);
+      const contents = frames.map((f) => /"content":"(t\d+)"/.exec(f)?.[1]).filter(Boolean);
+      const ok = r.statusCode === 200 && contents.length === 20 && contents.every((c, i) => c === `t${i}`) && frames.every((f) => f.startsWith("data: ") && f.indexOf("data: ", 1) === -1) && text.endsWith("data: [DONE]\n\n");
+      if (!ok) bad++;
+    } catch { bad++; }
+  }));
+  await pool.close();
+  return { ttft_direct_ms: +direct.toFixed(3), ttft_gateway_ms: +viaGateway.toFixed(3), added_ttft_ms: +(viaGateway - direct).toFixed(3), streams: 512, bad_streams: bad };
+}
+
+try {
+  await main();
+} finally {
+  await Promise.all(procs.map(stop));
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
