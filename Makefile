@@ -20,9 +20,10 @@ NODE_TEST := $(NODE) --test --test-reporter=spec --test-concurrency=1 --test-tim
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-deps: ## Install what the project needs (Debian packages, Node.js 24, npm packages, control-plane binaries)
+deps: ## Install what the project needs (Debian packages, Node.js 24, npm packages, control-plane and cert-manager binaries)
 	@bash scripts/install-deps.sh
 	@bash testenv/scripts/build-control-plane.sh >/dev/null
+	@bash testenv/scripts/build-cert-manager.sh >/dev/null
 
 control-plane: deps ## Build (once) etcd, kube-apiserver and kubectl from Go modules; print their directory
 	@bash testenv/scripts/build-control-plane.sh
