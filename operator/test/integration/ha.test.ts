@@ -27,6 +27,13 @@ describe("operator high availability", { timeout: 300_000 }, () => {
     ops.push(op);
     return op;
   };
+  let supervising = true;
+  /** Restarts a replica whenever it exits, as the Deployment's kubelet would (an operator that loses its Lease exits 1). */
+  const supervise = async (name: string): Promise<void> => {
+    const op = await start(name);
+    op.child.once("exit", () => { if (supervising) setTimeout(() => { supervise(name).catch(() => {}); }, 1000); });
+  };
+  const alive = (o: OperatorProcess) => o.child.exitCode === null && o.child.signalCode === null;
   const holder = async () => (await k.ok(["get", "lease", "crosslogic-operator", "-n", system, "-o", "jsonpath={.spec.holderIdentity}"])).trim();
   const leaderGauge = async (op: OperatorProcess) => op.metric("crosslogic_operator_leader");
 
@@ -39,6 +46,7 @@ describe("operator high availability", { timeout: 300_000 }, () => {
   });
 
   after(async () => {
+    supervising = false;
     for (const op of ops) await op.stop("SIGKILL");
     await cp?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -68,6 +76,8 @@ describe("operator high availability", { timeout: 300_000 }, () => {
 
   it("an API-server restart in the middle of churn converges with nothing lost or orphaned", async () => {
     const ns = "tenant-churn";
+    await supervise("replica-c");
+    await supervise("replica-d");
     await k.ok(["apply", "-f", "-"], tenantYaml("churn"));
     await waitFor("namespace", async () => (await k.run(["get", "ns", ns])).code === 0);
     await k.ok(["apply", "-f", "-"], envYaml(ns));
@@ -85,7 +95,10 @@ describe("operator high availability", { timeout: 300_000 }, () => {
     await waitFor("every remaining key Ready", async () => {
       const items = (await k.json<{ items: Array<{ metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } }> }>(["get", "apikeys", "-n", ns])).items;
       return items.length === kept.length && items.every((i) => i.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
-    }, 120_000, 1000);
+    }, 120_000, 1000).catch((err: Error) => {
+      for (const o of ops) console.error(`--- ${o.child.pid} exit=${o.child.exitCode ?? o.child.signalCode}\n${o.lines.filter((l) => !l.includes('"log":"audit"')).slice(-25).join("\n")}`);
+      throw err;
+    });
     await waitFor("deleted keys' Secrets gone, no orphans", async () => {
       const secrets = (await k.ok(["get", "secrets", "-n", ns, "-l", "crosslogic.ai/api-key", "-o", "jsonpath={.items[*].metadata.name}"])).trim().split(/\s+/).filter(Boolean).sort();
       return JSON.stringify(secrets) === JSON.stringify(kept.map((n) => `apikey-${n}`).sort());
@@ -99,7 +112,8 @@ describe("operator high availability", { timeout: 300_000 }, () => {
       assert.ok(cfg.value.keys.some((e) => e.hash === hashApiKey(key)), `${name}'s current key is the published one`);
     }
     // No watch storm: each informer relisted only a handful of times.
-    const leader = ops.find((o) => o.child.exitCode === null)!;
+    const leaderName = await holder();
+    const leader = ops.filter(alive).find((o) => o.lines.some((l) => l.includes(`"identity":"${leaderName}"`)))!;
     const lists = await leader.metric("crosslogic_operator_informer_lists_total");
     assert.ok(lists < 11 * 5, `informer lists after one restart: ${lists}`);
   });
