@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { backoffDelay } from "../../src/kube/backoff.ts";
+import { contains, needsApply, withAppliedHash } from "../../src/kube/apply.ts";
+import { mergeConditions } from "../../src/kube/conditions.ts";
+import { WorkQueue } from "../../src/kube/workqueue.ts";
+import { ConfigError, loadConfig } from "../../src/config.ts";
+import { generateApiKey, withDefaults, API_VERSION, type ApiKey, type ApiKeySpec } from "@crosslogic/crds";
+import { apiKeyStatus, decideKeyAction } from "../../src/controllers/api-key/decide.ts";
+import { keySecretContent, readKeyMaterial } from "../../src/controllers/api-key/key-material.ts";
+import { nodeAuditEvents, poolCapacity, type NodeLike } from "../../src/controllers/node-pools.ts";
+
+describe("work queue", () => {
+  it("deduplicates waiting keys and never hands one key to two workers", async () => {
+    const q = new WorkQueue();
+    q.add("a"); q.add("a"); q.add("b");
+    assert.equal(q.length, 2);
+    const first = await q.get();
+    assert.equal(first, "a");
+    q.add("a");                      // re-added while processing: queued again only after done()
+    assert.equal(await q.get(), "b");
+    let got: string | undefined;
+    void q.get().then((k) => { got = k; });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(got, undefined, "a is still being processed");
+    q.done("a");
+    await new Promise((r) => setImmediate(r));
+    assert.equal(got, "a");
+    q.shutDown();
+    assert.equal(await q.get(), undefined);
+  });
+  it("keeps only the earliest delayed add", async () => {
+    const q = new WorkQueue();
+    q.addAfter("k", 10_000);
+    q.addAfter("k", 5);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(q.length, 1);
+    q.shutDown();
+  });
+});
+
+describe("backoff", () => {
+  for (const [attempt, lo, hi] of [[1, 50, 100], [2, 100, 200], [5, 800, 1600], [30, 5000, 10000]] as const) {
+    it(`attempt ${attempt} waits between ${lo} and ${hi} ms`, () => {
+      for (const r of [0, 0.5, 0.999]) {
+        const d = backoffDelay(attempt, { baseMs: 100, maxMs: 10_000 }, () => r);
+        assert.ok(d >= lo && d <= hi, `${d}`);
+      }
+    });
+  }
+});
+
+describe("apply only when something would change", () => {
+  const desired = withAppliedHash<{ apiVersion: string; kind: string; metadata: { name: string; labels: Record<string, string>; annotations?: Record<string, string> }; data: Record<string, string> }>({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x", labels: { a: "1" } }, data: { k: "v" } });
+  const cases: Array<[string, unknown, boolean]> = [
+    ["missing object", undefined, true],
+    ["identical plus server fields", { ...desired, metadata: { ...desired.metadata, uid: "u", resourceVersion: "9" } }, false],
+    ["owned field edited", { ...desired, data: { k: "edited" } }, true],
+    ["hash annotation from an older desired state", { ...desired, metadata: { ...desired.metadata, annotations: { "crosslogic.ai/applied-hash": "old" } } }, true],
+  ];
+  for (const [name, observed, want] of cases) it(name, () => assert.equal(needsApply(observed as never, desired), want));
+  it("arrays compare element-wise", () => {
+    assert.equal(contains([1, 2], [1, 2]), true);
+    assert.equal(contains([1, 2, 3], [1, 2]), false);
+  });
+});
+
+describe("conditions", () => {
+  it("keep their transition time while the status holds, and move it when it flips", () => {
+    const t0 = new Date("2026-01-01T00:00:00Z");
+    const first = mergeConditions(undefined, [{ type: "Ready", status: "True", reason: "R", message: "m" }], 1, t0);
+    const same = mergeConditions(first, [{ type: "Ready", status: "True", reason: "R", message: "m" }], 1, new Date("2026-01-02T00:00:00Z"));
+    assert.deepEqual(same, first);
+    const flipped = mergeConditions(first, [{ type: "Ready", status: "False", reason: "R", message: "m" }], 2, new Date("2026-01-02T00:00:00Z"));
+    assert.equal(flipped[0]!.lastTransitionTime, "2026-01-02T00:00:00Z");
+    assert.equal(flipped[0]!.observedGeneration, 2);
+  });
+});
+
+describe("config", () => {
+  it("defaults", () => {
+    const c = loadConfig({ KUBECONFIG: "/k" });
+    assert.equal(c.systemNamespace, "crosslogic-system");
+    assert.equal(c.httpPort, 8081);
+    assert.equal(c.leaderElection, true);
+    assert.equal(c.keyRotationGraceSeconds, 86_400);
+    assert.ok(Object.isFrozen(c));
+  });
+  it("lists every problem at once", () => {
+    assert.throws(() => loadConfig({ HTTP_PORT: "abc", LEADER_ELECTION: "maybe", REDIS_URL: "http://x" }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.problems.length, 4, err.message);
+      return true;
+    });
+  });
+});
+
+const key = (spec: Partial<ApiKeySpec> = {}, status?: ApiKey["status"]): ApiKey => ({ apiVersion: API_VERSION, kind: "ApiKey", metadata: { name: "k", namespace: "tenant-a", generation: 1 }, spec: withDefaults<ApiKeySpec>("ApiKey", { environment: "prod", ...spec }), ...(status ? { status } : {}) });
+
+describe("ApiKey decisions", () => {
+  const now = new Date("2026-06-01T00:00:00Z");
+  const k1 = generateApiKey("test");
+  const good = readKeyMaterial({ metadata: { annotations: keySecretContent(k1, { rotationRequest: "r1", previous: [] }).annotations }, data: keySecretContent(k1, { previous: [] }).data });
+  const tampered = readKeyMaterial({ metadata: { annotations: keySecretContent(k1, { previous: [] }).annotations }, data: { key: Buffer.from(generateApiKey("test")).toString("base64") } });
+  const cases: Array<[string, ApiKey, boolean, typeof good, string]> = [
+    ["no Secret → create", key(), false, readKeyMaterial(undefined), "create"],
+    ["Secret with our key → nothing (restarts and resyncs never regenerate)", key({ rotationRequest: "r1" }), true, good, "none"],
+    ["key replaced by hand → regenerate", key(), true, tampered, "regenerate"],
+    ["new rotation request → rotate", key({ rotationRequest: "r2" }), true, good, "rotate"],
+    ["revoked → never touch the Secret", key({ revoked: true }), false, readKeyMaterial(undefined), "none"],
+  ];
+  for (const [name, k, exists, m, want] of cases) it(name, () => assert.equal(decideKeyAction(k, exists, m, now).kind, want));
+  it("status: Active and Ready once published; Expired after expiresAt; Revoked", () => {
+    const s = apiKeyStatus(key(), { environmentFound: true, secretName: "apikey-k", material: good, published: true }, now);
+    assert.equal(s.phase, "Active");
+    assert.equal(s.conditions?.[0]?.status, "True");
+    assert.equal(apiKeyStatus(key({ expiresAt: "2026-01-01T00:00:00Z" }), { environmentFound: true, secretName: "s", material: good, published: true }, now).phase, "Expired");
+    const r = apiKeyStatus(key({ revoked: true }), { environmentFound: true, secretName: "s", material: good, published: false }, now);
+    assert.equal(r.phase, "Revoked");
+    assert.equal(r.conditions?.[0]?.reason, "KeyRevoked");
+  });
+});
+
+describe("node pools", () => {
+  const node = (name: string, pool: string | undefined, ready: boolean, gpus: string): NodeLike => ({
+    metadata: { name, labels: pool ? { "crosslogic.ai/node-pool": pool } : {} as Record<string, string> },
+    status: { allocatable: { "nvidia.com/gpu": gpus }, conditions: [{ type: "Ready", status: ready ? "True" : "False" }] },
+  });
+  it("capacity counts ready nodes' allocatable GPUs per pool", () => {
+    assert.deepEqual(poolCapacity(["a", "b", "a"], [node("1", "a", true, "8"), node("2", "a", false, "8"), node("3", "c", true, "4")]), [
+      { name: "a", nodes: 2, readyNodes: 1, gpus: 8 }, { name: "b", nodes: 0, readyNodes: 0, gpus: 0 },
+    ]);
+  });
+  it("audit: launch, termination, and pool changes", () => {
+    assert.deepEqual(nodeAuditEvents({ type: "add", obj: node("1", "a", true, "8") }).map((e) => e.action), ["node_launched"]);
+    assert.deepEqual(nodeAuditEvents({ type: "delete", obj: node("1", "a", true, "8") }).map((e) => e.action), ["node_terminated"]);
+    assert.deepEqual(nodeAuditEvents({ type: "update", obj: node("1", "a", true, "8"), old: node("1", "a", false, "8") }), []);
+    assert.deepEqual(nodeAuditEvents({ type: "update", obj: node("1", "b", true, "8"), old: node("1", "a", true, "8") }).map((e) => e.action), ["node_terminated", "node_launched"]);
+  });
+});
