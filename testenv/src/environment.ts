@@ -113,8 +113,8 @@ export async function startEnvironment(opts: EnvironmentOptions): Promise<LocalE
       const [key, gatewayUrl] = [sample.key, product.gatewayUrl];
       await poll("the gateway to accept the sample key", 30_000, async () => {
         const res = await fetch(`${gatewayUrl}/v1/models`, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(2000) });
-        await res.body?.cancel();
-        return res.ok ? true : undefined;
+        if (res.ok) { await res.body?.cancel(); return true; }
+        throw new Error(`GET /v1/models answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
       });
       log(`  ApiKey ${sample.apiKey} in tenant-${sample.tenant}: ${sample.key.slice(0, 18)}… (accepted by the gateway)`);
     }
