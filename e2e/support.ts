@@ -1,5 +1,5 @@
 /**
- * Helpers for the full-system suites: kubectl, polling, a model server on loopback, and an `openai`
+ * Helpers for the full-system suites: kubectl and polling (from testenv), a model server on loopback, and an `openai`
  * SDK client that reaches the gateway under an Environment's hostname (resolved to loopback, so the
  * Host header and TLS SNI are the real hostname, as in production).
  */
@@ -12,45 +12,7 @@ import { freePort, isListening } from "@crosslogic/testenv";
 import { startProcess, waitUntilReady, type ManagedProcess } from "@crosslogic/testenv/process";
 import { repoRoot } from "@crosslogic/testenv/product";
 
-export interface Kube {
-  run(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
-  ok(args: string[], input?: string): Promise<string>;
-  json<T>(args: string[]): Promise<T>;
-}
-
-export function kube(kubeconfig: string, kubectlBin: string): Kube {
-  const run = async (args: string[], input?: string) => {
-    const { execFile } = await import("node:child_process");
-    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = execFile(kubectlBin, [`--kubeconfig=${kubeconfig}`, ...args], { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      });
-      if (input !== undefined) child.stdin?.end(input);
-    });
-  };
-  const ok = async (args: string[], input?: string) => {
-    const r = await run(args, input);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed: ${r.stderr.trim()}`);
-    return r.stdout;
-  };
-  return { run, ok, json: async <T>(args: string[]) => JSON.parse(await ok([...args, "-o", "json"])) as T };
-}
-
-/** Polls `fn` until it returns something other than undefined/false; fails with the last error. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+export { kube, waitFor, type Kube } from "@crosslogic/testenv/kube";
 
 /** A model server on loopback (a URL backend), its log under `logDir`. */
 export async function startLoopbackModelServer(name: string, models: string[], logDir: string): Promise<{ url: string; process: ManagedProcess }> {
