@@ -49,6 +49,8 @@ describe("CRDs on the API server", () => {
     await ok(["create", "namespace", ns]);
   });
   after(async () => {
+    // No namespace controller runs locally: delete the objects themselves, not only their namespace.
+    await kubectl(["delete", "apikeys,environments", "--all", "-n", ns, "--wait=false"]);
     await kubectl(["delete", "tenant", `t-${suffix}`, "--ignore-not-found", "--wait=false"]);
     await kubectl(["delete", "namespace", ns, "--wait=false"]);
   });

@@ -109,9 +109,9 @@ export function apiKeyController(ctx: Context) {
       finalized.add(apiKey.metadata.uid);
       return;
     }
-    await ensureFinalizer(ctx, NAME, FM, Types.apiKey, apiKey);
-
-    const env = inf.environments.get(envKey);
+    // Keys are issued only in a Tenant's namespace, for an Environment that exists there.
+    const env = tenant && inf.tenants.get(tenant) ? inf.environments.get(envKey) : undefined;
+    if (env || secret) await ensureFinalizer(ctx, NAME, FM, Types.apiKey, apiKey);
     const now = ctx.now();
     let material = readKeyMaterial(secret);
     const action = decideKeyAction(apiKey, secret !== undefined, material, now);

@@ -44,7 +44,7 @@ export function apiKeyStatus(apiKey: ApiKey, seen: ApiKeyObservation, now: Date)
   const expired = isExpired(apiKey, now);
   const phase = apiKey.spec.revoked ? "Revoked" : !current ? "Pending" : expired ? "Expired" : "Active";
   const issued: ConditionInput = !seen.environmentFound && !current
-    ? { type: ConditionTypes.keyIssued, status: "False", reason: Reasons.environmentNotFound, message: `Environment ${apiKey.spec.environment} not found in this namespace` }
+    ? { type: ConditionTypes.keyIssued, status: "False", reason: Reasons.environmentNotFound, message: `Environment ${apiKey.spec.environment} not found in this namespace, or the namespace belongs to no Tenant` }
     : current
       ? { type: ConditionTypes.keyIssued, status: "True", reason: Reasons.keyGenerated, message: `Key ${current.prefix}… stored in Secret ${seen.secretName}` }
       : { type: ConditionTypes.keyIssued, status: "False", reason: apiKey.spec.revoked ? Reasons.keyRevoked : Reasons.progressing, message: apiKey.spec.revoked ? "Revoked before a key was issued" : "Key not yet generated" };

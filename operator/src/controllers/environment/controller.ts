@@ -38,8 +38,14 @@ export function environmentController(ctx: Context) {
       finalized.add(env.metadata.uid);
       return;
     }
-    await ensureFinalizer(ctx, NAME, FM, Types.environment, env);
     const tenant = tenantName ? inf.tenants.get(tenantName) : undefined;
+    if (!tenant) {
+      // Outside a Tenant's namespace nothing is issued: report it once and wait for a Tenant.
+      const status = environmentStatus(env, { tenantFound: false, tenantSuspended: false, certificate: undefined, missingServices: [], gatewayConfig: undefined, nodePools: [] }, ctx.now());
+      await writeStatusIfChanged(ctx, NAME, FM, Types.environment, env, status);
+      return;
+    }
+    await ensureFinalizer(ctx, NAME, FM, Types.environment, env);
     const labels = environmentLabels(tenantName, env.metadata.name);
     const now = ctx.now();
 
@@ -73,7 +79,7 @@ export function environmentController(ctx: Context) {
     // Gateway config (in the system namespace).
     let gatewayConfig: EnvironmentObservation["gatewayConfig"];
     let requeueAfterMs: number | undefined;
-    if (tenant) {
+    {
       const keys = inf.apiKeys.list()
         .filter((k) => k.metadata.namespace === ns && k.spec.environment === env.metadata.name)
         .map((apiKey) => ({ apiKey: apiKey as ApiKey, material: readKeyMaterial(inf.secrets.get(`${ns}/${apiKeySecretName(apiKey.metadata.name)}`) as SecretLike | undefined) }));
@@ -96,8 +102,8 @@ export function environmentController(ctx: Context) {
 
     const pools = (env.spec.routes ?? []).flatMap((r) => (r.nodePool ? [r.nodePool] : []));
     const status = environmentStatus(env, {
-      tenantFound: tenant !== undefined,
-      tenantSuspended: tenant?.spec.suspended ?? false,
+      tenantFound: true,
+      tenantSuspended: tenant.spec.suspended,
       certificate,
       missingServices: backends.missingServices,
       gatewayConfig,
