@@ -1,26 +1,30 @@
 /**
- * The public API. Middleware in request order: request context (id, security headers, CORS,
- * client address) → endpoint and method → body (type, size, JSON, schema) → auth → limits →
- * models list or proxy → one error handler. Everything a request needs is in memory except the
- * single Redis admission call (and at most one settle call afterwards); no database on this path.
+ * The public API: one plain `node:http` request handler (no framework on the inference path).
+ * Request order: request context (id, security headers, CORS, client address) → endpoint and
+ * method → body (type, size, JSON, schema) → auth → limits → models list or proxy → one error path
+ * (`src/errors.ts` is the catalog). Every response — errors, 404, 413, 415, 429 and upstream
+ * failures included — carries the seed's security headers, the request id, CORS and, once the
+ * limiter has decided, X-RateLimit-*. Headers are collected in one flat list per request and
+ * written with a single `writeHead`. Everything a request needs is in memory except the single
+ * Redis admission call (and one settle call after the response, not awaited); no database here.
  */
-import { randomUUID } from "node:crypto";
-import type { ServerResponse } from "node:http";
-import express, { type NextFunction, type Request, type Response } from "express";
+import { randomFillSync } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type winston from "winston";
 import type { UsageRecord } from "@crosslogic/crds";
 import { authenticate, authorize, externalCode, hostOnly, type AuthFailure } from "./auth.ts";
 import type { AuditLog } from "./audit.ts";
-import { isJsonContentType, readRawBody } from "./body.ts";
+import { isJsonContentType } from "./body.ts";
 import { limitIdentity, type ClientAddress } from "./client-ip.ts";
-import type { ConfigStore, KeyView } from "./config-store.ts";
+import type { ConfigStore, EnvironmentView, KeyView } from "./config-store.ts";
 import { errorBody, Errors, GatewayError, type ErrorCode } from "./errors.ts";
-import { applyCors, CORS_HEADERS, CORS_MAX_AGE, setSecurityHeaders } from "./headers.ts";
+import type { CounterChild, HistogramChild } from "./fast-metrics.ts";
+import { CORS_EXPOSE, CORS_HEADERS, CORS_MAX_AGE, securityHeaders } from "./headers.ts";
 import type { Decision, Lease, Limiter } from "./limits/limiter.ts";
 import type { UsageMeter } from "./metering.ts";
 import type { Metrics } from "./metrics.ts";
 import { endpoints, firstViolation, MAX_BODY_BYTES, type Endpoint } from "./openapi.ts";
-import { forward, injectIncludeUsage, type ProxyOutcome } from "./proxy.ts";
+import { forward, injectIncludeUsage } from "./proxy.ts";
 import type { Backends } from "./upstream.ts";
 
 export interface AppSettings {
@@ -43,164 +47,335 @@ export interface GatewayDeps {
   shuttingDown?: () => boolean;
 }
 
-/** Per-request state, on `res.locals.ctx`. */
-interface Ctx {
-  id: string;
-  start: number;
-  ip: string;
-  endpoint?: Endpoint;
-  raw?: Buffer;
-  json?: Record<string, unknown>;
-  key?: KeyView;
-  prefix?: string;
-  hash?: string;
-  authFailure?: AuthFailure;
-  limited: boolean;
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** The seed's security headers, flattened once. */
+const BASE: readonly string[] = securityHeaders.flatMap(([n, v]) => [n, v]);
+
+/** Request ids: 128 random bits, hex, from a pooled random buffer. */
+const ids = Buffer.alloc(16 * 256);
+let idAt = ids.length;
+function requestId(): string {
+  if (idAt === ids.length) { randomFillSync(ids); idAt = 0; }
+  const id = `req_${ids.toString("hex", idAt, idAt + 16)}`;
+  idAt += 16;
+  return id;
 }
 
-const ctxOf = (res: Response): Ctx => res.locals.ctx as Ctx;
+/** Per-request state. */
+class Ctx {
+  readonly id: string;
+  readonly start: number;
+  readonly ip: string;
+  /** Response headers so far (flat name/value list). */
+  readonly h: string[];
+  corsAllowed = false;
+  endpoint: Endpoint | undefined;
+  raw: Buffer | undefined;
+  json: Record<string, unknown> | undefined;
+  key: KeyView | undefined;
+  prefix: string | undefined;
+  hash: string | undefined;
+  authFailure: AuthFailure | undefined;
+  limited = false;
+  lease: Lease | undefined;
+  res: ServerResponse | undefined;
+  /** Body reading. */
+  chunks: Buffer[] = [];
+  size = 0;
+  constructor(id: string, start: number, ip: string) {
+    this.id = id;
+    this.start = start;
+    this.ip = ip;
+    this.h = BASE.slice();
+    this.h.push("X-Request-Id", id, "Vary", "Origin");
+  }
+}
 
-export function createApp(deps: GatewayDeps): express.Express {
+/** Cached metric children per environment (no label hashing per request). */
+interface EnvStats {
+  admitted: CounterChild;
+  requests: Map<string, Map<number, CounterChild>>;
+  latency: Map<string, HistogramChild>;
+  prompt: CounterChild;
+  completion: CounterChild;
+}
+
+const CTX = Symbol("gateway.ctx");
+type Req = IncomingMessage & { [CTX]?: Ctx };
+
+export function createApp(deps: GatewayDeps): RequestHandler {
   const { store, limiter, metrics, audit, logger, settings } = deps;
-  const app = express();
-  app.disable("x-powered-by");
-  app.set("etag", false);
-  app.set("query parser", false);
+  const envStats = new WeakMap<EnvironmentView, EnvStats>();
+  const noEnvRequests = new Map<string, Map<number, CounterChild>>();
+  const noEnvLatency = new Map<string, HistogramChild>();
 
-  // 1. Request context: id, security headers, CORS for the Host's environment, client address.
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const ctx: Ctx = { id: `req_${randomUUID().replaceAll("-", "")}`, start: performance.now(), ip: deps.clientAddress.resolve(req.socket.remoteAddress, req.headers["x-forwarded-for"]), limited: false };
-    res.locals.ctx = ctx;
-    res.once("finish", () => observe(ctx, res.statusCode));
-    res.setHeader("X-Request-Id", ctx.id);
-    setSecurityHeaders(res);
-    const host = hostOnly(req.headers.host);
-    const hostEnv = host ? store.environmentForHost(host) : undefined;
-    const origin = req.headers.origin;
-    applyCors(res, origin, hostEnv?.origins);
-    if (deps.shuttingDown?.()) { res.setHeader("Connection", "close"); return next(new GatewayError("shutting_down")); }
-    next();
-  });
-
-  // 2. Endpoint and method; CORS preflight.
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const endpoint = endpoints.get(req.path);
-    if (!endpoint) return next(new GatewayError("not_found"));
-    if (req.method === "OPTIONS") {
-      const allowed = res.getHeader("Access-Control-Allow-Origin") !== undefined;
-      if (allowed) {
-        res.setHeader("Access-Control-Allow-Methods", `${endpoint.method}, OPTIONS`);
-        res.setHeader("Access-Control-Allow-Headers", CORS_HEADERS);
-        res.setHeader("Access-Control-Max-Age", CORS_MAX_AGE);
-      }
-      res.statusCode = 204;
-      return res.end();
+  function stats(env: EnvironmentView): EnvStats {
+    let s = envStats.get(env);
+    if (!s) {
+      const t = env.doc.tenant.name;
+      s = {
+        admitted: metrics.limitDecisions.labels(t, env.id, "admitted", ""), requests: new Map(), latency: new Map(),
+        prompt: metrics.tokens.labels(t, env.id, "prompt"), completion: metrics.tokens.labels(t, env.id, "completion"),
+      };
+      envStats.set(env, s);
     }
-    if (req.method !== endpoint.method) return next(new GatewayError("method_not_allowed", undefined, { Allow: `${endpoint.method}, OPTIONS` }));
-    ctxOf(res).endpoint = endpoint;
-    next();
-  });
+    return s;
+  }
 
-  // 3. Body: JSON only, ≤ 10 MB (chunked too), schema from the OpenAPI document.
-  app.use(async (req: Request, res: Response, next: NextFunction) => {
-    const ctx = ctxOf(res);
-    if (ctx.endpoint!.method !== "POST") return next();
-    if (!isJsonContentType(req.headers["content-type"])) return next(new GatewayError("unsupported_media_type"));
+  function observe(ctx: Ctx, status: number): void {
+    const env = ctx.key?.env;
+    const endpoint = ctx.endpoint?.path ?? "other";
+    const reqs = env ? stats(env).requests : noEnvRequests;
+    const lat = env ? stats(env).latency : noEnvLatency;
+    let byStatus = reqs.get(endpoint);
+    if (!byStatus) reqs.set(endpoint, (byStatus = new Map()));
+    let c = byStatus.get(status);
+    if (!c) byStatus.set(status, (c = metrics.requests.labels(env?.doc.tenant.name ?? "", env?.id ?? "", endpoint, String(status))));
+    c.inc();
+    let hist = lat.get(endpoint);
+    if (!hist) lat.set(endpoint, (hist = metrics.latency.labels(env?.doc.tenant.name ?? "", env?.id ?? "", endpoint)));
+    hist.observe((performance.now() - ctx.start) / 1000);
+  }
+
+  function cors(ctx: Ctx, origin: string | undefined, allowed: ReadonlySet<string> | undefined): void {
+    if (ctx.corsAllowed || !origin || !allowed || !allowed.has(origin)) return;
+    ctx.corsAllowed = true;
+    ctx.h.push("Access-Control-Allow-Origin", origin, "Access-Control-Allow-Credentials", "true", "Access-Control-Expose-Headers", CORS_EXPOSE);
+  }
+
+  function send(res: ServerResponse, ctx: Ctx, status: number, body: string): void {
+    if (res.headersSent || res.destroyed) return;
+    ctx.h.push("Content-Type", "application/json; charset=utf-8", "Content-Length", String(Buffer.byteLength(body)));
+    res.writeHead(status, ctx.h);
+    res.end(body);
+    observe(ctx, status);
+  }
+
+  function sendErr(res: ServerResponse, ctx: Ctx, code: ErrorCode, detail?: string): void {
+    send(res, ctx, Errors[code].status, errorBody(code, ctx.id, detail));
+  }
+
+  function rateHeaders(ctx: Ctx, d: Decision): void {
+    if (d.degraded) {
+      // Redis unavailable: the configured limit is known, what is left of it is not; Remaining and
+      // Reset are omitted rather than invented (README: Redis failure policy).
+      if (d.limit > 0) ctx.h.push("X-RateLimit-Limit", String(d.limit));
+      return;
+    }
+    if (d.limit > 0) {
+      ctx.h.push("X-RateLimit-Limit", String(d.limit), "X-RateLimit-Remaining", String(d.remaining), "X-RateLimit-Reset", String(Math.ceil((Date.now() + d.resetMs) / 1000)));
+    }
+  }
+
+  /** The one error path: catalog code → status and body; pre-limiter refusals still spend from the address. */
+  function fail(req: IncomingMessage, res: ServerResponse, ctx: Ctx, err: unknown): void {
+    let e: GatewayError;
+    if (err instanceof GatewayError) e = err;
+    else {
+      e = new GatewayError("internal_error");
+      logger.error("Request failed", { request_id: ctx.id, error: (err as Error)?.stack ?? String(err) });
+    }
+    if (res.headersSent) { res.destroy(); return; }
+    if (e.headers) for (const k in e.headers) ctx.h.push(k, e.headers[k]!);
+    if (e.code === "payload_too_large") ctx.h.push("Connection", "close");
+    if (!ctx.limited && e.code !== "shutting_down") {
+      ctx.limited = true;
+      limiter.admit({ client: limitIdentity(ctx.ip), generation: false, forceViolation: ctx.authFailure !== undefined }).then((d) => {
+        if (res.destroyed) return;
+        rateHeaders(ctx, d);
+        if (d.layer === "blocked" || (!d.admitted && !d.degraded && d.layer !== undefined)) return refuse(res, d, ctx, null);
+        sendErr(res, ctx, e.code, e.detail);
+      }, (x: unknown) => { logger.error("Limiter failed", { request_id: ctx.id, error: String(x) }); sendErr(res, ctx, e.code, e.detail); });
+      void req;
+      return;
+    }
+    sendErr(res, ctx, e.code, e.detail);
+  }
+
+  function refuse(res: ServerResponse, d: Decision, ctx: Ctx, tenant: string | null): void {
+    if (d.degraded) { ctx.h.push("Retry-After", "1"); return sendErr(res, ctx, "rate_limiter_unavailable"); }
+    const layer = d.layer ?? "client";
+    const retry = String(Math.max(1, Math.ceil(d.retryAfterMs / 1000)));
+    ctx.h.push("Retry-After", retry, "X-RateLimit-Scope", layer);
+    if (d.newlyBlocked) audit.write("rate_limit_block", { request_id: ctx.id, actor_id: ctx.prefix ?? null, tenant_id: tenant, ip_address: ctx.ip, details: { layer } });
+    const answer = () => {
+      if (layer === "blocked") sendErr(res, ctx, "client_blocked");
+      else sendErr(res, ctx, "rate_limit_exceeded", `Layer: ${layer}; retry after ${retry} s.`);
+    };
+    // Graduated response: repeat violators wait before hearing "no" (the delay is announced).
+    if (d.delayMs > 0) {
+      ctx.h.push("X-RateLimit-Delay-Ms", String(d.delayMs));
+      metrics.refusalDelay.labels(layer).observe(d.delayMs / 1000);
+      setTimeout(answer, d.delayMs).unref();
+    } else answer();
+  }
+
+  // ---- body reading (shared listeners; the state is on the request's Ctx) ----
+  function onData(this: Req, c: Buffer): void {
+    const ctx = this[CTX]!;
+    ctx.size += c.length;
+    if (ctx.size > MAX_BODY_BYTES) {
+      bodyDone(this);
+      this.pause();
+      fail(this, resOf(this), ctx, new GatewayError("payload_too_large"));
+      return;
+    }
+    ctx.chunks.push(c);
+  }
+  function onEnd(this: Req): void {
+    const ctx = this[CTX]!;
+    bodyDone(this);
+    ctx.raw = ctx.chunks.length === 1 ? ctx.chunks[0]! : Buffer.concat(ctx.chunks, ctx.size);
+    ctx.chunks = [];
+    afterBody(this, resOf(this), ctx);
+  }
+  function onError(this: Req): void {
+    const ctx = this[CTX]!;
+    bodyDone(this);
+    fail(this, resOf(this), ctx, new GatewayError("invalid_request", "The request body could not be read."));
+  }
+  function bodyDone(req: Req): void { req.off("data", onData); req.off("end", onEnd); req.off("error", onError); }
+  const resOf = (req: Req) => req[CTX]!.res!;
+
+  // ---- the pipeline ----
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const ctx = new Ctx(requestId(), performance.now(), deps.clientAddress.resolve(req.socket.remoteAddress, req.headers["x-forwarded-for"]));
     try {
-      ctx.raw = await readRawBody(req, MAX_BODY_BYTES);
+      const host = hostOnly(req.headers.host);
+      const hostEnv = host ? store.environmentForHost(host) : undefined;
+      const origin = req.headers.origin;
+      if (hostEnv) cors(ctx, origin, hostEnv.origins);
+      if (deps.shuttingDown?.()) { ctx.h.push("Connection", "close"); return fail(req, res, ctx, new GatewayError("shutting_down")); }
+      const url = req.url ?? "/";
+      const q = url.indexOf("?");
+      const endpoint = endpoints.get(q === -1 ? url : url.slice(0, q));
+      if (!endpoint) return fail(req, res, ctx, new GatewayError("not_found"));
+      if (req.method === "OPTIONS") {
+        if (ctx.corsAllowed) ctx.h.push("Access-Control-Allow-Methods", `${endpoint.method}, OPTIONS`, "Access-Control-Allow-Headers", CORS_HEADERS, "Access-Control-Max-Age", CORS_MAX_AGE);
+        res.writeHead(204, ctx.h);
+        res.end();
+        observe(ctx, 204);
+        return;
+      }
+      if (req.method !== endpoint.method) return fail(req, res, ctx, new GatewayError("method_not_allowed", undefined, { Allow: `${endpoint.method}, OPTIONS` }));
+      ctx.endpoint = endpoint;
+      if (endpoint.method !== "POST") return afterBody(req, res, ctx);
+      if (!isJsonContentType(req.headers["content-type"])) return fail(req, res, ctx, new GatewayError("unsupported_media_type"));
+      const declared = req.headers["content-length"];
+      if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) return fail(req, res, ctx, new GatewayError("payload_too_large"));
+      (req as Req)[CTX] = ctx;
+      ctx.res = res;
+      req.on("data", onData);
+      req.on("end", onEnd);
+      req.on("error", onError);
     } catch (err) {
-      return next(err);
+      fail(req, res, ctx, err);
     }
-    let json: unknown;
-    try { json = JSON.parse(ctx.raw.toString("utf8")); } catch { return next(new GatewayError("invalid_json")); }
-    const check = ctx.endpoint!.validate!;
-    if (!check.Check(json)) return next(new GatewayError("invalid_request", firstViolation(check, json)));
-    ctx.json = json as Record<string, unknown>;
-    next();
-  });
+  }
 
-  // 4. Auth: key identity, then role and model.
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const ctx = ctxOf(res);
-    const result = authenticate(store, req.headers.authorization, req.headers.host, settings.enforceHostnames);
-    const model = ctx.json ? String(ctx.json.model) : undefined;
-    const failure: AuthFailure | undefined = result.ok ? authorize(result.key, ctx.endpoint!.kind !== "models", model) : result.reason;
-    if (result.ok) {
-      ctx.key = result.key; ctx.prefix = result.prefix; ctx.hash = result.hash;
-      if (!res.hasHeader("Access-Control-Allow-Origin")) applyCors(res, req.headers.origin, result.key.env.origins);
+  function afterBody(req: IncomingMessage, res: ServerResponse, ctx: Ctx): void {
+    try {
+      const endpoint = ctx.endpoint!;
+      if (ctx.raw) {
+        let json: unknown;
+        try { json = JSON.parse(ctx.raw.toString("utf8")); } catch { return fail(req, res, ctx, new GatewayError("invalid_json")); }
+        const check = endpoint.validate!;
+        if (!check.Check(json)) return fail(req, res, ctx, new GatewayError("invalid_request", firstViolation(check, json)));
+        ctx.json = json as Record<string, unknown>;
+      }
+      // Auth: key identity, then role and model.
+      const result = authenticate(store, req.headers.authorization, req.headers.host, settings.enforceHostnames);
+      const model = ctx.json ? String(ctx.json.model) : undefined;
+      const inference = endpoint.kind !== "models";
+      const failure: AuthFailure | undefined = result.ok ? authorize(result.key, inference, model) : result.reason;
+      if (result.ok) {
+        ctx.key = result.key; ctx.prefix = result.prefix; ctx.hash = result.hash;
+        cors(ctx, req.headers.origin, result.key.env.origins);
+      }
+      if (failure) {
+        ctx.authFailure = failure;
+        ctx.prefix = result.prefix ?? undefined;
+        metrics.authFailures.labels(failure).inc();
+        audit.write("auth_failed", {
+          request_id: ctx.id, actor_id: result.prefix, ip_address: ctx.ip,
+          tenant_id: result.ok ? result.key.env.doc.tenant.name : result.key?.env.doc.tenant.name ?? null,
+          details: { reason: failure, endpoint: endpoint.path, ...(failure === "model_not_allowed" ? { model } : {}) },
+        });
+        return fail(req, res, ctx, new GatewayError(externalCode[failure]));
+      }
+      const key = ctx.key!;
+      const env = key.env;
+      if (inference && !env.routes.has(model!)) return fail(req, res, ctx, new GatewayError("model_not_found"));
+      if (inference && deps.meter.full) return fail(req, res, ctx, new GatewayError("metering_unavailable"));
+      // Limits: one Redis call decides every layer.
+      const limits = key.entry.limits;
+      const tenant = env.doc.tenant;
+      const envLimits = env.doc.environment.limits;
+      ctx.limited = true;
+      limiter.admit({
+        client: limitIdentity(ctx.ip),
+        generation: endpoint.kind === "generation",
+        key: {
+          hash: ctx.hash!, tenant: tenant.name, environment: env.id,
+          tenantRpm: tenant.limits.requestsPerMinute, environmentRpm: envLimits.requestsPerMinute, rpm: limits.requestsPerMinute,
+          tenantTpm: inference ? tenant.limits.tokensPerMinute : 0, environmentTpm: inference ? envLimits.tokensPerMinute : 0, tpm: inference ? limits.tokensPerMinute : 0,
+          concurrency: inference ? limits.concurrency : 0,
+          reserve: inference ? reservation(ctx, settings.defaultMaxTokens) : 0, leaseId: ctx.id,
+        },
+      }).then((d) => admitted(req, res, ctx, d), (err: unknown) => fail(req, res, ctx, err));
+    } catch (err) {
+      fail(req, res, ctx, err);
     }
-    if (!failure) return next();
-    ctx.authFailure = failure;
-    ctx.prefix = result.prefix ?? undefined;
-    metrics.authFailures.labels(failure).inc();
-    audit.write("auth_failed", {
-      request_id: ctx.id, actor_id: result.prefix, ip_address: ctx.ip,
-      tenant_id: result.ok ? result.key.env.doc.tenant.name : result.key?.env.doc.tenant.name ?? null,
-      details: { reason: failure, endpoint: ctx.endpoint!.path, ...(failure === "model_not_allowed" ? { model } : {}) },
+  }
+
+  function admitted(req: IncomingMessage, res: ServerResponse, ctx: Ctx, d: Decision): void {
+    const env = ctx.key!.env;
+    if (d.admitted && !d.degraded) stats(env).admitted.inc();
+    else metrics.limitDecisions.labels(env.doc.tenant.name, env.id, d.admitted ? "admitted_degraded" : d.degraded ? "refused_degraded" : "refused", d.layer ?? "").inc();
+    rateHeaders(ctx, d);
+    if (!d.admitted) return refuse(res, d, ctx, env.doc.tenant.name);
+    ctx.lease = d.lease;
+    if (res.destroyed) { if (d.lease) void limiter.settle(d.lease, 0); return; }
+    if (ctx.endpoint!.kind === "models") return models(res, ctx);
+    proxy(req, res, ctx).catch((err: unknown) => {
+      if (ctx.lease) void limiter.settle(ctx.lease, undefined);
+      fail(req, res, ctx, err);
     });
-    next(new GatewayError(externalCode[failure]));
-  });
+  }
 
-  // 5. Limits: one Redis call decides every layer.
-  app.use(async (_req: Request, res: Response, next: NextFunction) => {
-    const ctx = ctxOf(res);
+  function models(res: ServerResponse, ctx: Ctx): void {
     const key = ctx.key!;
-    const env = key.env;
-    const kind = ctx.endpoint!.kind;
-    if (kind !== "models" && !env.routes.has(String(ctx.json!.model))) return next(new GatewayError("model_not_found"));
-    if (kind !== "models" && deps.meter.full) return next(new GatewayError("metering_unavailable"));
-    const limits = key.entry.limits;
-    const metered = kind !== "models";
-    const d = await limiter.admit({
-      client: limitIdentity(ctx.ip),
-      generation: kind === "generation",
-      key: {
-        hash: ctx.hash!, tenant: env.doc.tenant.name, environment: env.id,
-        tenantRpm: env.doc.tenant.limits.requestsPerMinute, environmentRpm: env.doc.environment.limits.requestsPerMinute,
-        rpm: limits.requestsPerMinute, tpm: metered ? limits.tokensPerMinute : 0, concurrency: metered ? limits.concurrency : 0,
-        reserve: metered ? reservation(ctx, settings.defaultMaxTokens) : 0, leaseId: ctx.id,
-      },
-    });
-    ctx.limited = true;
-    metrics.limitDecisions.labels(env.doc.tenant.name, env.id, d.admitted ? (d.degraded ? "admitted_degraded" : "admitted") : d.degraded ? "refused_degraded" : "refused", d.layer ?? "").inc();
-    setRateHeaders(res, d);
-    if (!d.admitted) return refuse(res, next, d, ctx, key.env.doc.tenant.name);
-    res.locals.lease = d.lease;
-    next();
-  });
-
-  // 6. Routes.
-  app.get("/v1/models", (_req: Request, res: Response) => {
-    const key = ctxOf(res).key!;
     const data = [...key.env.routes.keys()].filter((m) => !key.models || key.models.has(m))
       .map((id) => ({ id, object: "model", created: 0, owned_by: key.env.doc.tenant.name }));
-    sendJson(res, 200, JSON.stringify({ object: "list", data }));
-  });
+    send(res, ctx, 200, JSON.stringify({ object: "list", data }));
+  }
 
-  app.post(["/v1/chat/completions", "/v1/completions", "/v1/embeddings"], async (_req: Request, res: Response, next: NextFunction) => {
-    const ctx = ctxOf(res);
-    const lease = res.locals.lease as Lease | undefined;
+  async function proxy(req: IncomingMessage, res: ServerResponse, ctx: Ctx): Promise<void> {
     const key = ctx.key!;
-    const model = String(ctx.json!.model);
+    const json = ctx.json!;
+    const model = String(json.model);
     const route = key.env.routes.get(model)!;
     const backend = deps.backends.get(route);
-    const streamed = ctx.json!.stream === true;
-    let outcome: ProxyOutcome;
+    const streamed = json.stream === true;
+    const streamOptions = json.stream_options as { include_usage?: boolean } | null | undefined;
+    let outcome;
     if (!backend || backend.endpoints.length === 0) {
-      outcome = { status: 503, usage: undefined, failure: "connect", headersSent: false };
+      outcome = { status: 503, usage: undefined, failure: "connect" as const, headersSent: false };
     } else {
-      metrics.inFlight.inc();
-      const body = streamed ? injectIncludeUsage(ctx.raw!, ctx.json!.stream_options) : ctx.raw!;
+      metrics.inFlightCount.n++;
+      const body = streamed ? injectIncludeUsage(ctx.raw!, streamOptions) : ctx.raw!;
       outcome = await forward({
-        backend, method: "POST", path: backend.basePath + ctx.endpoint!.path, body, requestId: ctx.id, res,
+        backend, method: "POST", path: backend.basePath + ctx.endpoint!.path, body, requestId: ctx.id, res, headers: ctx.h,
+        stripUsage: streamed && streamOptions?.include_usage === false,
         retryOnConnectFailure: true, timeoutMs: settings.requestTimeoutMs,
         onEndpointFailure: (kind) => metrics.upstreamErrors.labels(kind).inc(),
       });
-      metrics.inFlight.dec();
+      metrics.inFlightCount.n--;
     }
     const usage = outcome.usage;
-    // Settle: real usage; nothing used when the backend never answered; the reservation stands when unknown.
-    if (lease) void limiter.settle(lease, usage ? usage.totalTokens : outcome.headersSent ? undefined : 0);
+    // Settle (not awaited): real usage; nothing used when the backend never answered; the reservation stands when unknown.
+    if (ctx.lease) void limiter.settle(ctx.lease, usage ? usage.totalTokens : outcome.headersSent ? undefined : 0);
     const env = key.env;
     const record: UsageRecord = {
       requestId: ctx.id, tenant: env.doc.tenant.name, environment: env.id, keyPrefix: ctx.prefix!, keyName: key.entry.name,
@@ -209,67 +384,18 @@ export function createApp(deps: GatewayDeps): express.Express {
     };
     deps.meter.record(record);
     if (usage) {
-      metrics.tokens.labels(env.doc.tenant.name, env.id, "prompt").inc(usage.promptTokens);
-      metrics.tokens.labels(env.doc.tenant.name, env.id, "completion").inc(usage.completionTokens);
+      const s = stats(env);
+      s.prompt.inc(usage.promptTokens);
+      s.completion.inc(usage.completionTokens);
     }
     if (outcome.failure && outcome.failure !== "client_abort") logger.warn("Upstream request failed", { request_id: ctx.id, backend: route.model, failure: outcome.failure, status: outcome.status });
-    if (!outcome.headersSent && !res.headersSent && !res.destroyed) {
-      next(new GatewayError(outcome.status === 504 ? "upstream_timeout" : outcome.status === 503 ? "no_backend" : "upstream_error"));
-    }
-  });
-
-  // 7. The one error handler: catalog code → status and body; X-RateLimit-* even here.
-  app.use(async (err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const ctx = res.locals.ctx as Ctx | undefined;
-    const id = ctx?.id ?? `req_${randomUUID().replaceAll("-", "")}`;
-    let e: GatewayError;
-    if (err instanceof GatewayError) e = err;
-    else {
-      const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
-      e = new GatewayError(status === 400 ? "invalid_request" : status === 413 ? "payload_too_large" : "internal_error");
-      if (e.code === "internal_error") logger.error("Request failed", { request_id: id, error: (err as Error)?.stack ?? String(err) });
-    }
-    if (res.headersSent) { res.destroy(); return; }
-    if (ctx && !ctx.limited && e.code !== "shutting_down") {
-      // Requests refused before the limiter still spend from (and are limited by) the client address.
-      const d = await limiter.admit({ client: limitIdentity(ctx.ip), generation: false, forceViolation: ctx.authFailure !== undefined });
-      ctx.limited = true;
-      if (res.destroyed) return;
-      setRateHeaders(res, d);
-      if (d.layer === "blocked" || (!d.admitted && !d.degraded && d.layer !== undefined)) return refuse(res, () => undefined, d, ctx, null);
-    }
-    if (e.headers) for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
-    if (e.code === "payload_too_large") res.setHeader("Connection", "close");
-    sendError(res, e.code, id, e.detail);
-  });
-
-  function observe(ctx: Ctx, status: number): void {
-    const env = ctx.key?.env;
-    const tenant = env?.doc.tenant.name ?? "";
-    const envId = env?.id ?? "";
-    const endpoint = ctx.endpoint?.path ?? "other";
-    metrics.requests.labels(tenant, envId, endpoint, String(status)).inc();
-    metrics.latency.labels(tenant, envId, endpoint).observe((performance.now() - ctx.start) / 1000);
+    if (outcome.headersSent) observe(ctx, outcome.status);
+    else if (!res.headersSent && !res.destroyed) {
+      fail(req, res, ctx, new GatewayError(outcome.status === 504 ? "upstream_timeout" : outcome.status === 503 ? "no_backend" : "upstream_error"));
+    } else observe(ctx, outcome.status);
   }
 
-  function refuse(res: Response, next: NextFunction, d: Decision, ctx: Ctx, tenant: string | null): void {
-    if (d.degraded) return next(new GatewayError("rate_limiter_unavailable", undefined, { "Retry-After": "1" }));
-    const layer = d.layer ?? "client";
-    const retry = String(Math.max(1, Math.ceil(d.retryAfterMs / 1000)));
-    res.setHeader("Retry-After", retry);
-    res.setHeader("X-RateLimit-Scope", layer);
-    const send = () => {
-      if (res.headersSent || res.destroyed) return;
-      if (layer === "blocked") sendError(res, "client_blocked", ctx.id);
-      else sendError(res, "rate_limit_exceeded", ctx.id, `Layer: ${layer}; retry after ${retry} s.`);
-    };
-    if (d.newlyBlocked) audit.write("rate_limit_block", { request_id: ctx.id, actor_id: ctx.prefix ?? null, tenant_id: tenant, ip_address: ctx.ip, details: { layer } });
-    // Graduated response: repeat violators wait before hearing "no".
-    if (d.delayMs > 0) setTimeout(send, d.delayMs).unref();
-    else send();
-  }
-
-  return app;
+  return handle;
 }
 
 function reservation(ctx: Ctx, defaultMaxTokens: number): number {
@@ -280,30 +406,11 @@ function reservation(ctx: Ctx, defaultMaxTokens: number): number {
   return Math.max(1, max * n);
 }
 
-function setRateHeaders(res: Response, d: Decision): void {
-  if (d.limit > 0) {
-    res.setHeader("X-RateLimit-Limit", d.limit);
-    res.setHeader("X-RateLimit-Remaining", d.remaining);
-    res.setHeader("X-RateLimit-Reset", Math.ceil((Date.now() + d.resetMs) / 1000));
-  } else if (d.degraded) {
-    // Redis unavailable: the counters are unknown; say so conservatively.
-    res.setHeader("X-RateLimit-Limit", 0);
-    res.setHeader("X-RateLimit-Remaining", 0);
-    res.setHeader("X-RateLimit-Reset", Math.ceil(Date.now() / 1000) + 60);
-  }
-}
-
-function sendJson(res: Response, status: number, body: string): void {
-  res.statusCode = status;
-  res.setHeader("Content-Type", "application/json; charset=utf-8");
-  res.setHeader("Content-Length", Buffer.byteLength(body));
-  res.end(body);
-}
-
+/** An error response outside a request pipeline (e.g. the admin app), with the security headers. */
 export function sendError(res: ServerResponse, code: ErrorCode, requestId: string, detail?: string): void {
   const body = errorBody(code, requestId, detail);
-  res.statusCode = Errors[code].status;
-  res.setHeader("Content-Type", "application/json; charset=utf-8");
-  res.setHeader("Content-Length", Buffer.byteLength(body));
+  const h = BASE.slice();
+  h.push("X-Request-Id", requestId, "Content-Type", "application/json; charset=utf-8", "Content-Length", String(Buffer.byteLength(body)));
+  res.writeHead(Errors[code].status, h);
   res.end(body);
 }

@@ -5,6 +5,7 @@
  * validates (the last good one is kept otherwise); swaps touch only that document's keys, and a
  * request keeps the objects it resolved, so in-flight requests never see a half-applied change.
  */
+import { createHash } from "node:crypto";
 import { keyEnvForTier, validateGatewayConfig, type GatewayConfig, type GatewayKeyEntry, type GatewayRoute } from "@crosslogic/crds";
 
 export interface EnvironmentView {
@@ -16,6 +17,18 @@ export interface EnvironmentView {
   readonly origins: ReadonlySet<string>;
   readonly hostnames: ReadonlySet<string>;
   readonly keyEnv: "live" | "test";
+}
+
+/** A suspension heard on the broadcast: it holds until a strictly newer document lifts it. */
+interface Suspension { at: number; seen: bigint; liftedAt: number | undefined }
+
+export interface StoreOptions {
+  now?: () => number;
+  /**
+   * How long a broadcast suspension holds at least, even when a newer document says "not
+   * suspended" (covers a pre-suspension update still in flight on a lagging watch).
+   */
+  suspensionHoldMs?: number;
 }
 
 export interface KeyView {
@@ -35,9 +48,20 @@ export class ConfigStore {
   #keys = new Map<string, KeyView>();
   #hosts = new Map<string, EnvironmentView>();
   #revoked = new Map<string, number>();
-  #suspended = new Set<string>();
+  #suspended = new Map<string, Suspension>();
   #listeners: Array<() => void> = [];
   #generation = 0;
+  /** Version of each source's document (Secret resourceVersion, or arrival order). */
+  #versions = new Map<string, bigint>();
+  #digests = new Map<string, string>();
+  #maxVersion = 0n;
+  readonly #now: () => number;
+  readonly #holdMs: number;
+
+  constructor(options: StoreOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#holdMs = options.suspensionHoldMs ?? 10_000;
+  }
 
   get generation(): number { return this.#generation; }
   get environments(): Iterable<EnvironmentView> { return this.#envs.values(); }
@@ -45,10 +69,23 @@ export class ConfigStore {
 
   onChange(fn: () => void): void { this.#listeners.push(fn); }
 
-  /** Validates and applies one document (JSON text or parsed). Invalid → the last good one stays. */
-  apply(source: string, input: string | unknown): ApplyResult {
+  /**
+   * Validates and applies one document (JSON text or parsed). Invalid → the last good one stays.
+   * `version` (a Secret's resourceVersion) orders documents: one not newer than what this source
+   * already applied is stale and ignored. Without it, arrival order is the version.
+   */
+  apply(source: string, input: string | unknown, version?: string): ApplyResult {
+    let v: bigint;
+    if (version !== undefined && /^\d{1,30}$/.test(version)) {
+      v = BigInt(version);
+      const had = this.#versions.get(source);
+      if (had !== undefined && v <= had) return { ok: true, changed: false };
+    } else v = this.#maxVersion + 1n;
     let doc: unknown = input;
+    let digest: string | undefined;
     if (typeof input === "string") {
+      digest = createHash("sha256").update(input).digest("hex");
+      if (this.#envs.has(source) && this.#digests.get(source) === digest) return { ok: true, changed: false };
       try { doc = JSON.parse(input); } catch { return { ok: false, errors: ["/: not valid JSON"] }; }
     }
     const result = validateGatewayConfig(doc);
@@ -59,7 +96,10 @@ export class ConfigStore {
       if (other.source !== source && other.id === id) return { ok: false, errors: [`/environment: ${id} is already defined by ${other.source}`] };
     }
     const previous = this.#envs.get(source);
-    if (previous && JSON.stringify(previous.doc) === JSON.stringify(cfg)) return { ok: true, changed: false };
+    if (v > this.#maxVersion) this.#maxVersion = v;
+    this.#versions.set(source, v);
+    if (digest) this.#digests.set(source, digest);
+    else if (previous && JSON.stringify(previous.doc) === JSON.stringify(cfg)) return { ok: true, changed: false };
     const view: EnvironmentView = {
       source, doc: cfg, id,
       routes: new Map(cfg.routes.map((r) => [r.model, r])),
@@ -77,8 +117,10 @@ export class ConfigStore {
       });
     }
     for (const h of view.hostnames) this.#hosts.set(h, view);
-    // A broadcast override ends when the source of truth has caught up with it.
-    if (!cfg.tenant.suspended) this.#suspended.delete(cfg.tenant.name);
+    // A broadcast suspension is lifted only by a document strictly newer than everything seen when
+    // it arrived (a stale or replayed document never undoes it), and not before the hold time.
+    const sus = this.#suspended.get(cfg.tenant.name);
+    if (sus) sus.liftedAt = cfg.tenant.suspended ? undefined : v > sus.seen ? sus.liftedAt ?? this.#now() : sus.liftedAt;
     for (const hash of this.#revoked.keys()) if (!this.#keys.has(hash) && this.#revoked.get(hash)! < Date.now() - REVOCATION_MEMORY_MS) this.#revoked.delete(hash);
     this.#changed();
     return { ok: true, changed: true };
@@ -89,17 +131,29 @@ export class ConfigStore {
     if (!previous) return false;
     this.#unindex(previous);
     this.#envs.delete(source);
+    this.#versions.delete(source);
+    this.#digests.delete(source);
     this.#changed();
     return true;
   }
 
   /** Fast path from the revocation broadcast. */
   revokeKey(hash: string): void { this.#revoked.set(hash, Date.now()); this.#changed(); }
-  suspendTenant(tenant: string): void { this.#suspended.add(tenant); this.#changed(); }
+  suspendTenant(tenant: string): void {
+    this.#suspended.set(tenant, { at: this.#now(), seen: this.#maxVersion, liftedAt: undefined });
+    this.#changed();
+  }
 
   key(hash: string): KeyView | undefined { return this.#keys.get(hash); }
   isRevoked(hash: string): boolean { return this.#revoked.has(hash); }
-  isSuspended(env: EnvironmentView): boolean { return env.doc.tenant.suspended || this.#suspended.has(env.doc.tenant.name); }
+  isSuspended(env: EnvironmentView): boolean {
+    if (env.doc.tenant.suspended) return true;
+    const sus = this.#suspended.get(env.doc.tenant.name);
+    if (!sus) return false;
+    if (sus.liftedAt === undefined || this.#now() - sus.at < this.#holdMs) return true;
+    this.#suspended.delete(env.doc.tenant.name);
+    return false;
+  }
   environmentForHost(host: string): EnvironmentView | undefined { return this.#hosts.get(host); }
 
   #unindex(view: EnvironmentView | undefined): void {

@@ -46,6 +46,7 @@ export function setSecurityHeaders(res: ServerResponse): void {
 export const CORS_METHODS = "GET, POST, OPTIONS";
 export const CORS_HEADERS = "Authorization, Content-Type, X-API-Key, X-Request-Id";
 export const CORS_MAX_AGE = "3600";
+export const CORS_EXPOSE = "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After";
 
 /**
  * Echoes an allowed origin exactly (never `*`), with credentials only for listed origins; always
@@ -56,6 +57,6 @@ export function applyCors(res: ServerResponse, origin: string | undefined, allow
   if (!origin || !allowed || !allowed.has(origin)) return false;
   res.setHeader("Access-Control-Allow-Origin", origin);
   res.setHeader("Access-Control-Allow-Credentials", "true");
-  res.setHeader("Access-Control-Expose-Headers", "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After");
+  res.setHeader("Access-Control-Expose-Headers", CORS_EXPOSE);
   return true;
 }

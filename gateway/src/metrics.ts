@@ -1,18 +1,21 @@
 /** Prometheus metrics of the gateway (served on the admin port only). */
 import client from "prom-client";
+import { FastCounter, FastHistogram } from "./fast-metrics.ts";
 
 export function createMetrics() {
   const registry = new client.Registry();
+  /** Requests being proxied (read at scrape time). */
+  const inFlight = { n: 0 };
   client.collectDefaultMetrics({ register: registry });
   const m = {
     registry,
-    requests: new client.Counter({ name: "gateway_requests_total", help: "Requests answered", labelNames: ["tenant", "environment", "endpoint", "status"], registers: [registry] }),
-    latency: new client.Histogram({
-      name: "gateway_request_duration_seconds", help: "Time to the end of the response", labelNames: ["tenant", "environment", "endpoint"],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registers: [registry],
-    }),
-    tokens: new client.Counter({ name: "gateway_tokens_total", help: "Tokens metered", labelNames: ["tenant", "environment", "kind"], registers: [registry] }),
-    limitDecisions: new client.Counter({ name: "gateway_limit_decisions_total", help: "Rate-limit decisions", labelNames: ["tenant", "environment", "decision", "layer"], registers: [registry] }),
+    inFlightCount: inFlight,
+    requests: new FastCounter("gateway_requests_total", "Requests answered", ["tenant", "environment", "endpoint", "status"], registry),
+    latency: new FastHistogram("gateway_request_duration_seconds", "Time to the end of the response", ["tenant", "environment", "endpoint"], [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registry),
+    tokens: new FastCounter("gateway_tokens_total", "Tokens metered", ["tenant", "environment", "kind"], registry),
+    limitDecisions: new FastCounter("gateway_limit_decisions_total", "Rate-limit decisions", ["tenant", "environment", "decision", "layer"], registry),
+    /** Graduated response: delay decided before answering a refusal. */
+    refusalDelay: new FastHistogram("gateway_refusal_delay_seconds", "Graduated-response delay before a refusal", ["layer"], [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 30], registry),
     authFailures: new client.Counter({ name: "gateway_auth_failures_total", help: "Refused keys by internal reason", labelNames: ["reason"], registers: [registry] }),
     redisFailures: new client.Counter({ name: "gateway_redis_failures_total", help: "Redis errors or timeouts, by operation and the policy applied", labelNames: ["op", "policy"], registers: [registry] }),
     upstreamErrors: new client.Counter({ name: "gateway_upstream_errors_total", help: "Upstream failures", labelNames: ["kind"], registers: [registry] }),
@@ -22,7 +25,7 @@ export function createMetrics() {
     usageFlushFailures: new client.Counter({ name: "gateway_usage_flush_failures_total", help: "Failed usage batch writes", registers: [registry] }),
     configReloads: new client.Counter({ name: "gateway_config_reloads_total", help: "Gateway-config documents applied or rejected", labelNames: ["result"], registers: [registry] }),
     keysLoaded: new client.Gauge({ name: "gateway_keys_loaded", help: "API keys in the in-memory index", registers: [registry] }),
-    inFlight: new client.Gauge({ name: "gateway_in_flight_requests", help: "Requests being proxied", registers: [registry] }),
+    inFlight: new client.Gauge({ name: "gateway_in_flight_requests", help: "Requests being proxied", registers: [registry], collect() { this.set(inFlight.n); } }),
     adminAuth: new client.Counter({ name: "gateway_admin_auth_total", help: "Admin token checks", labelNames: ["result"], registers: [registry] }),
   };
   return m;

@@ -71,7 +71,6 @@ export function findUsage(text: string): Usage | undefined {
   return undefined;
 }
 
-const PASS_HEADERS = new Set(["content-type", "content-length", "content-encoding", "openai-model", "openai-processing-ms"]);
 const TAIL = 16 * 1024;
 const HEAD = 4 * 1024;
 const HOLD_MAX = 64 * 1024;
@@ -83,6 +82,14 @@ export interface ForwardOptions {
   body: Buffer | undefined;
   requestId: string;
   res: ServerResponse;
+  /**
+   * The gateway's response headers (security headers, request id, CORS, rate limits) as a flat
+   * name/value list; the upstream's content headers are appended and the list is written with one
+   * `writeHead` (no per-header `setHeader`).
+   */
+  headers: string[];
+  /** The client asked for no usage frame (`stream_options.include_usage: false`): usage is still read, the frame is not sent. */
+  stripUsage: boolean;
   /** Safe to retry on another endpoint when the first could not be reached (no byte of the request processed). */
   retryOnConnectFailure: boolean;
   timeoutMs: number;
@@ -90,104 +97,176 @@ export interface ForwardOptions {
 }
 
 const CONNECT_ERRORS = new Set(["ECONNREFUSED", "UND_ERR_CONNECT_TIMEOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+const ACCEPT = "application/json, text/event-stream";
+
+/** A usage-only SSE frame (`"choices":[]` with a `"usage":{…}` object). */
+export function isUsageFrame(frame: string): boolean {
+  return frame.includes('"choices":[]') && /"usage":\s*\{/.test(frame);
+}
+
+/**
+ * One client request forwarded to a backend: the undici dispatch handler itself (its methods are
+ * called with the state in fields: no closures per request).
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly o: ForwardOptions;
+  readonly resolve: (out: ProxyOutcome) => void;
+  readonly reqHeaders: Record<string, string>;
+  readonly timer: NodeJS.Timeout;
+  readonly onClose: () => void;
+  controller: Dispatcher.DispatchController | undefined;
+  settled = false;
+  clientGone = false;
+  ep: Endpoint | undefined;
+  retried = false;
+  released = true;
+  status = 0;
+  started = false;
+  sse = false;
+  head = "";
+  tail = "";
+  /** A small, non-streamed body is sent in one write with the head. */
+  held: Buffer[] | undefined;
+  heldBytes = 0;
+  /** Partial SSE frame kept while stripping the usage frame. */
+  frag = "";
+  resumeOnDrain: (() => void) | undefined;
+
+  constructor(o: ForwardOptions, resolve: (out: ProxyOutcome) => void) {
+    this.o = o;
+    this.resolve = resolve;
+    this.reqHeaders = o.body
+      ? { "x-request-id": o.requestId, accept: ACCEPT, "content-type": "application/json", "content-length": String(o.body.length) }
+      : { "x-request-id": o.requestId, accept: ACCEPT };
+    this.onClose = () => {
+      if (o.res.writableFinished) return;
+      this.clientGone = true;
+      this.controller?.abort(new Error("client disconnected"));
+    };
+    o.res.on("close", this.onClose);
+    this.timer = setTimeout(() => this.controller?.abort(Object.assign(new Error("request timeout"), { code: "GW_TIMEOUT" })), o.timeoutMs);
+  }
+
+  finish(out: ProxyOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.o.res.off("close", this.onClose);
+    this.resolve(out);
+  }
+
+  release(): void {
+    if (!this.released) { this.released = true; this.ep!.outstanding--; }
+  }
+
+  attempt(avoid?: Endpoint): void {
+    const ep = this.o.backend.pick(avoid);
+    if (!ep) return this.finish({ status: 503, usage: undefined, failure: "connect", headersSent: false });
+    this.ep = ep;
+    ep.outstanding++;
+    this.released = false;
+    this.status = 0; this.started = false; this.head = ""; this.tail = ""; this.held = undefined; this.heldBytes = 0;
+    ep.pool.dispatch({ method: this.o.method, path: this.o.path, headers: this.reqHeaders, body: this.o.body ?? null }, this);
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.clientGone) c.abort(new Error("client disconnected"));
+  }
+
+  onResponseStart(c: Dispatcher.DispatchController, statusCode: number, up: Record<string, string | string[] | undefined>): void {
+    const o = this.o;
+    const res = o.res;
+    this.status = statusCode;
+    this.started = true;
+    if (statusCode >= 500) { o.backend.failed(this.ep!); o.onEndpointFailure?.("upstream"); } else o.backend.succeeded(this.ep!);
+    if (res.destroyed) return c.abort(new Error("client disconnected"));
+    const h = o.headers;
+    const type = up["content-type"];
+    this.sse = typeof type === "string" && type.startsWith("text/event-stream");
+    const strip = this.sse && o.stripUsage;
+    if (type !== undefined) h.push("content-type", String(type));
+    const length = up["content-length"];
+    if (length !== undefined && !strip) h.push("content-length", String(length));
+    for (const name of PASS) { const v = up[name]; if (v !== undefined) h.push(name, String(v)); }
+    if (this.sse) {
+      h.push("X-Accel-Buffering", "no");
+      res.writeHead(statusCode, h);
+      res.flushHeaders();
+    } else if (length !== undefined && Number(length) <= HOLD_MAX) {
+      this.held = [];
+    } else {
+      res.writeHead(statusCode, h);
+    }
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.held) { this.held.push(chunk); this.heldBytes += chunk.length; return; }
+    const s = chunk.toString("latin1");
+    if (!this.sse && this.head.length < HEAD) this.head += s.slice(0, HEAD - this.head.length);
+    this.tail = (this.tail.length + s.length > TAIL * 2 ? this.tail.slice(-TAIL) : this.tail) + s;
+    let out: Buffer | undefined = chunk;
+    if (this.sse && this.o.stripUsage) out = this.strip(s, false);
+    if (out && out.length > 0 && !this.o.res.write(out)) {
+      c.pause();
+      this.resumeOnDrain ??= () => this.controller?.resume();
+      this.o.res.once("drain", this.resumeOnDrain);
+    }
+  }
+
+  /** Complete SSE frames minus the usage-only frame; keeps a partial frame for the next chunk. */
+  strip(s: string, end: boolean): Buffer | undefined {
+    const text = this.frag + s;
+    const cut = end ? text.length : text.lastIndexOf("\n\n") + 2;
+    if (cut < 2 && !end) { this.frag = text; return undefined; }
+    this.frag = text.slice(cut);
+    const frames = text.slice(0, cut).split(/(?<=\n\n)/);
+    let kept = "";
+    for (const f of frames) if (!isUsageFrame(f)) kept += f;
+    return Buffer.from(kept, "latin1");
+  }
+
+  onResponseEnd(): void {
+    this.release();
+    const res = this.o.res;
+    let text: string;
+    if (this.held) {
+      const body = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes);
+      if (!res.headersSent && !res.destroyed) res.writeHead(this.status, this.o.headers);
+      res.end(body);
+      text = this.status < 300 ? body.toString("latin1") : "";
+    } else {
+      if (this.sse && this.o.stripUsage) { const rest = this.strip("", true); if (rest && rest.length) res.write(rest); }
+      res.end();
+      text = this.tail.length > TAIL * 2 ? this.tail.slice(-TAIL * 2) : this.tail;
+    }
+    const usage = this.status < 300 ? findUsage(text) ?? (this.head && this.head !== text ? findUsage(this.head) : undefined) : undefined;
+    this.finish({ status: this.status, usage, headersSent: true });
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.release();
+    const o = this.o;
+    const code = (err as NodeJS.ErrnoException).code ?? "";
+    if (this.clientGone) return this.finish({ status: 499, usage: undefined, failure: "client_abort", headersSent: this.started && !this.held });
+    const timeout = code === "GW_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT";
+    if (!this.started || (this.held && !o.res.headersSent)) {
+      if (!this.started) o.backend.failed(this.ep!);
+      const connect = !this.started && CONNECT_ERRORS.has(code);
+      o.onEndpointFailure?.(connect ? "connect" : timeout ? "timeout" : "upstream");
+      if (connect && o.retryOnConnectFailure && !this.retried && o.backend.endpoints.length > 1) { this.retried = true; return this.attempt(this.ep); }
+      return this.finish({ status: timeout ? 504 : 502, usage: undefined, failure: timeout ? "timeout" : connect ? "connect" : "upstream", headersSent: false });
+    }
+    // Mid-response failure: the client sees a truncated body, never a second response.
+    o.onEndpointFailure?.(timeout ? "timeout" : "upstream");
+    o.res.destroy();
+    this.finish({ status: this.status, usage: undefined, failure: timeout ? "timeout" : "upstream", headersSent: true });
+  }
+}
+
+const PASS = ["content-encoding", "openai-model", "openai-processing-ms"] as const;
 
 /** Sends the request and streams the response to `res`; resolves when the exchange is over. */
 export function forward(o: ForwardOptions): Promise<ProxyOutcome> {
-  return new Promise((resolve) => {
-    const res = o.res;
-    let controller: Dispatcher.DispatchController | undefined;
-    let settled = false;
-    let clientGone = false;
-    let tried: Endpoint | undefined;
-    const headers: Record<string, string> = { "x-request-id": o.requestId, accept: "application/json, text/event-stream" };
-    if (o.body) { headers["content-type"] = "application/json"; headers["content-length"] = String(o.body.length); }
-
-    const finish = (out: ProxyOutcome) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      res.off("close", onClose);
-      resolve(out);
-    };
-    const onClose = () => {
-      if (res.writableFinished) return;
-      clientGone = true;
-      controller?.abort(new Error("client disconnected"));
-    };
-    res.on("close", onClose);
-    const timer = setTimeout(() => controller?.abort(Object.assign(new Error("request timeout"), { code: "GW_TIMEOUT" })), o.timeoutMs);
-
-    const attempt = (avoid?: Endpoint): void => {
-      const ep = o.backend.pick(avoid);
-      if (!ep) return finish({ status: 503, usage: undefined, failure: "connect", headersSent: false });
-      tried = ep;
-      ep.outstanding++;
-      let released = false;
-      const release = () => { if (!released) { released = true; ep.outstanding--; } };
-      let head = "";
-      let tail = "";
-      let status = 0;
-      let started = false;
-      /** A small, non-streamed body is sent in one write with the head (one syscall instead of three). */
-      let held: Buffer[] | undefined;
-      ep.pool.dispatch({ method: o.method, path: o.path, headers, body: o.body ?? null }, {
-        onRequestStart(c) {
-          controller = c;
-          if (clientGone) c.abort(new Error("client disconnected"));
-        },
-        onResponseStart(c, statusCode, upstreamHeaders) {
-          status = statusCode;
-          started = true;
-          if (statusCode >= 500) { o.backend.failed(ep); o.onEndpointFailure?.("upstream"); } else o.backend.succeeded(ep);
-          if (res.destroyed) return c.abort(new Error("client disconnected"));
-          res.statusCode = statusCode;
-          for (const [name, value] of Object.entries(upstreamHeaders)) {
-            if (PASS_HEADERS.has(name) && value !== undefined) res.setHeader(name, value);
-          }
-          if (String(upstreamHeaders["content-type"] ?? "").startsWith("text/event-stream")) {
-            res.setHeader("X-Accel-Buffering", "no");
-            res.flushHeaders();
-          } else if (Number(upstreamHeaders["content-length"]) <= HOLD_MAX) {
-            held = [];
-          }
-        },
-        onResponseData(c, chunk) {
-          const s = chunk.toString("latin1");
-          if (head.length < HEAD) head += s.slice(0, HEAD - head.length);
-          tail = (tail.length + s.length > TAIL * 2 ? tail.slice(-TAIL) : tail) + s;
-          if (held) { held.push(chunk); return; }
-          if (!res.write(chunk)) {
-            c.pause();
-            res.once("drain", () => c.resume());
-          }
-        },
-        onResponseEnd() {
-          release();
-          if (held) res.end(held.length === 1 ? held[0] : Buffer.concat(held));
-          else res.end();
-          const text = tail.length > TAIL * 2 ? tail.slice(-TAIL * 2) : tail;
-          const usage = status < 300 ? findUsage(text) ?? (head !== text ? findUsage(head) : undefined) : undefined;
-          finish({ status, usage, headersSent: true });
-        },
-        onResponseError(_c, err) {
-          release();
-          const code = (err as NodeJS.ErrnoException).code ?? "";
-          if (clientGone) return finish({ status: 499, usage: undefined, failure: "client_abort", headersSent: started });
-          const timeout = code === "GW_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT";
-          if (!started) {
-            o.backend.failed(ep);
-            const connect = CONNECT_ERRORS.has(code);
-            o.onEndpointFailure?.(connect ? "connect" : timeout ? "timeout" : "upstream");
-            if (connect && o.retryOnConnectFailure && avoid === undefined && o.backend.endpoints.length > 1) return attempt(tried);
-            return finish({ status: timeout ? 504 : 502, usage: undefined, failure: timeout ? "timeout" : connect ? "connect" : "upstream", headersSent: false });
-          }
-          // Mid-response failure: the client sees a truncated body, never a second response.
-          o.onEndpointFailure?.(timeout ? "timeout" : "upstream");
-          res.destroy();
-          finish({ status, usage: undefined, failure: timeout ? "timeout" : "upstream", headersSent: true });
-        },
-      });
-    };
-    attempt();
-  });
+  return new Promise((resolve) => new Exchange(o, resolve).attempt());
 }

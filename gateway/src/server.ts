@@ -75,8 +75,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   });
 
   const sink: ConfigSink = {
-    document(source, text) {
-      const r = store.apply(source, text);
+    document(source, text, version) {
+      const r = store.apply(source, text, version);
       if (r.ok) { metrics.configReloads.labels("applied").inc(); if (r.changed) logger.info("Applied gateway config", { source, keys: store.keyCount }); }
       else this.rejected(source, r.errors);
     },

@@ -1,14 +1,17 @@
 /**
  * The four rate-limit layers (global, tenant, environment, key), the key's token and concurrency
  * limits, the per-address limits (stricter for generation endpoints), and graduated response,
- * decided by ONE Redis script call on Redis time; settled by at most one more. When Redis fails
+ * decided by ONE Redis script call (EVALSHA; ioredis reloads the script on NOSCRIPT) on Redis time;
+ * settled by at most one more, off the response path. Commands go out auto-pipelined. When Redis fails
  * or exceeds REDIS_TIMEOUT_MS, REDIS_FAILURE_POLICY decides: fail-closed refuses (503), fail-open
  * admits without limits; both are counted in metrics.
  */
 import fs from "node:fs";
 import type { Redis } from "ioredis";
 
-export type Layer = "global" | "tenant" | "environment" | "key" | "client" | "client-generation" | "blocked" | "concurrency" | "tokens";
+export type Layer =
+  | "global" | "tenant" | "environment" | "key" | "client" | "client-generation"
+  | "blocked" | "concurrency" | "tokens" | "tenant-tokens" | "environment-tokens";
 
 export interface LimitSettings {
   globalRpm: number;
@@ -24,15 +27,20 @@ export interface LimitSettings {
   keyPrefix: string;
 }
 
+export interface KeyLimits {
+  hash: string; tenant: string; environment: string;
+  tenantRpm: number; environmentRpm: number; rpm: number;
+  /** Tokens per minute (0: none) of the tenant, the environment and the key. */
+  tenantTpm: number; environmentTpm: number; tpm: number;
+  concurrency: number;
+  reserve: number; leaseId: string;
+}
+
 export interface AdmitInput {
   /** Address bucket id (IPv4, or IPv6 /56 prefix). */
   client: string;
   generation: boolean;
-  key?: {
-    hash: string; tenant: string; environment: string;
-    tenantRpm: number; environmentRpm: number; rpm: number; tpm: number; concurrency: number;
-    reserve: number; leaseId: string;
-  };
+  key?: KeyLimits;
   /** Count this request as a violation (failed authentication) without admitting anything. */
   forceViolation?: boolean;
 }
@@ -42,6 +50,7 @@ export interface Decision {
   /** The layer that refused (absent when admitted). */
   layer?: Layer;
   retryAfterMs: number;
+  /** The tightest request layer: its requests/min, what is left, ms until full. 0 when unknown. */
   limit: number;
   remaining: number;
   resetMs: number;
@@ -53,9 +62,15 @@ export interface Decision {
   lease?: Lease;
 }
 
-export interface Lease { readonly id: string; readonly set: string; readonly bucket: string; readonly tpm: number; readonly reserved: number }
+export interface Lease {
+  readonly id: string; readonly set: string; readonly tenantKey: string; readonly environmentKey: string; readonly keyKey: string;
+  readonly tenantTpm: number; readonly environmentTpm: number; readonly tpm: number; readonly reserved: number;
+}
 
 export interface LimiterEvents { redisFailure(op: "admit" | "settle" | "refresh"): void }
+
+/** Script result code + 5 → layer. */
+const LAYERS: readonly (Layer | undefined)[] = ["environment-tokens", "tenant-tokens", "tokens", "concurrency", "blocked", undefined, "global", "tenant", "environment", "key", "client", "client-generation"];
 
 const script = (name: string) => fs.readFileSync(new URL(`./${name}.lua`, import.meta.url), "utf8");
 type Scripted = Redis & {
@@ -70,70 +85,78 @@ export class Limiter {
   readonly #events: LimiterEvents;
   readonly #leases = new Map<string, string>();
   readonly #timer: NodeJS.Timeout;
+  readonly #global: string;
+  readonly #none: string;
 
   constructor(redis: Redis, settings: LimitSettings, events: LimiterEvents) {
-    redis.defineCommand("clAdmit", { lua: script("admit") });
-    redis.defineCommand("clSettle", { numberOfKeys: 2, lua: script("settle") });
+    redis.defineCommand("clAdmit", { numberOfKeys: 6, lua: script("admit") });
+    redis.defineCommand("clSettle", { numberOfKeys: 4, lua: script("settle") });
     redis.defineCommand("clRefresh", { lua: script("refresh") });
     this.#redis = redis as Scripted;
     this.#s = settings;
     this.#events = events;
+    this.#global = `${settings.keyPrefix}{gw}g`;
+    this.#none = `${settings.keyPrefix}{gw}-`;
     this.#timer = setInterval(() => void this.#refresh(), Math.max(250, Math.floor(settings.leaseTtlMs / 3)));
     this.#timer.unref();
   }
 
   get inFlightLeases(): number { return this.#leases.size; }
 
+  /** Key names: every key carries the hash tag {gw} (one Redis Cluster slot for the scripts). */
+  #k(kind: string, id: string): string { return `${this.#s.keyPrefix}{gw}${kind}${id}`; }
+
   async admit(input: AdmitInput): Promise<Decision> {
-    const p = this.#s.keyPrefix;
-    const k = input.key;
-    const keys: string[] = [
-      k ? `${p}block:k:${k.hash}` : `${p}block:none`, `${p}block:a:${input.client}`,
-      k ? `${p}viol:k:${k.hash}` : `${p}viol:none`, `${p}viol:a:${input.client}`,
-      k ? `${p}cc:${k.hash}` : `${p}cc:none`, k ? `${p}tk:${k.hash}` : `${p}tk:none`,
-    ];
-    const caps: number[] = [];
-    const layers: Layer[] = [];
-    const bucket = (layer: Layer, key: string, rpm: number) => { if (rpm > 0) { keys.push(key); caps.push(rpm); layers.push(layer); } };
-    if (!input.forceViolation) {
-      bucket("global", `${p}rl:g`, this.#s.globalRpm);
-      if (k) {
-        bucket("tenant", `${p}rl:t:${k.tenant}`, k.tenantRpm);
-        bucket("environment", `${p}rl:e:${k.environment}`, k.environmentRpm);
-        bucket("key", `${p}rl:k:${k.hash}`, k.rpm);
-      }
-    }
-    bucket("client", `${p}rl:a:${input.client}`, this.#s.clientRpm);
-    if (input.generation) bucket("client-generation", `${p}rl:ag:${input.client}`, this.#s.clientGenerationRpm);
     const s = this.#s;
-    const args = [
-      1, k && !input.forceViolation ? k.concurrency : 0, k?.leaseId ?? "", s.leaseTtlMs, k && !input.forceViolation ? k.tpm : 0, k?.reserve ?? 0,
-      s.violationWindowMs, s.delayAfter, s.blockAfter, s.maxDelayMs, s.blockMs, k ? 1 : 0, input.forceViolation ? 1 : 0, ...caps,
-    ];
+    const k = input.key;
+    const forced = input.forceViolation === true;
+    const addr = this.#k("a:", input.client);
     let r: number[];
     try {
-      r = await this.#redis.clAdmit(keys.length, ...keys, ...args);
+      r = k
+        ? await this.#redis.clAdmit(this.#global, this.#k("t:", k.tenant), this.#k("e:", k.environment), this.#k("k:", k.hash), this.#k("c:", k.hash), addr,
+          1, forced ? 1 : 0, s.globalRpm, k.tenantRpm, k.environmentRpm, k.rpm, s.clientRpm, input.generation ? s.clientGenerationRpm : 0,
+          k.tenantTpm, k.environmentTpm, k.tpm, k.reserve, k.concurrency, k.leaseId, s.leaseTtlMs,
+          s.violationWindowMs, s.delayAfter, s.blockAfter, s.maxDelayMs, s.blockMs)
+        : await this.#redis.clAdmit(this.#global, this.#none, this.#none, this.#none, this.#none, addr,
+          0, forced ? 1 : 0, 0, 0, 0, 0, s.clientRpm, input.generation ? s.clientGenerationRpm : 0,
+          0, 0, 0, 0, 0, "", s.leaseTtlMs, s.violationWindowMs, s.delayAfter, s.blockAfter, s.maxDelayMs, s.blockMs);
     } catch {
       this.#events.redisFailure("admit");
       const admitted = s.failurePolicy === "fail-open";
-      return { admitted, retryAfterMs: 1000, limit: 0, remaining: 0, resetMs: 60_000, delayMs: 0, newlyBlocked: false, degraded: true };
+      return { admitted, retryAfterMs: 1000, limit: this.configuredLimit(input), remaining: 0, resetMs: 0, delayMs: 0, newlyBlocked: false, degraded: true };
     }
-    const [ok, refused, retryAfterMs, limit, remaining, resetMs, delayMs, newlyBlocked] = r as [number, number, number, number, number, number, number, number];
-    const d: Decision = { admitted: ok === 1, retryAfterMs, limit, remaining, resetMs, delayMs, newlyBlocked: newlyBlocked === 1 };
-    if (refused !== 0) d.layer = refused === -1 ? "blocked" : refused === -2 ? "concurrency" : refused === -3 ? "tokens" : layers[refused - 1]!;
-    if (d.admitted && k && (k.concurrency > 0 || k.tpm > 0)) {
-      d.lease = { id: k.leaseId, set: keys[4]!, bucket: keys[5]!, tpm: k.tpm, reserved: Math.min(k.reserve, k.tpm) };
-      if (k.concurrency > 0) this.#leases.set(k.leaseId, keys[4]!);
+    const refused = r[1]!;
+    const d: Decision = { admitted: r[0] === 1, retryAfterMs: r[2]!, limit: r[3]!, remaining: r[4]!, resetMs: r[5]!, delayMs: r[6]!, newlyBlocked: r[7] === 1 };
+    if (refused !== 0) d.layer = LAYERS[refused + 5];
+    if (d.admitted && k && (k.concurrency > 0 || k.tpm > 0 || k.tenantTpm > 0 || k.environmentTpm > 0)) {
+      const set = this.#k("c:", k.hash);
+      d.lease = {
+        id: k.concurrency > 0 ? k.leaseId : "", set, tenantKey: this.#k("t:", k.tenant), environmentKey: this.#k("e:", k.environment), keyKey: this.#k("k:", k.hash),
+        tenantTpm: k.tenantTpm, environmentTpm: k.environmentTpm, tpm: k.tpm, reserved: k.reserve,
+      };
+      if (k.concurrency > 0) this.#leases.set(k.leaseId, set);
     }
     return d;
   }
 
+  /** The tightest configured requests/min for this request (what X-RateLimit-Limit says when Redis cannot be asked). */
+  configuredLimit(input: AdmitInput): number {
+    const s = this.#s;
+    let min = 0;
+    const take = (n: number) => { if (n > 0 && (min === 0 || n < min)) min = n; };
+    take(s.globalRpm); take(s.clientRpm);
+    if (input.generation) take(s.clientGenerationRpm);
+    if (input.key && !input.forceViolation) { take(input.key.tenantRpm); take(input.key.environmentRpm); take(input.key.rpm); }
+    return min;
+  }
+
   /** Releases the lease and settles tokens against real usage (`usedTokens` undefined: keep the reservation). */
   async settle(lease: Lease, usedTokens: number | undefined): Promise<void> {
-    this.#leases.delete(lease.id);
-    const delta = lease.tpm > 0 && usedTokens !== undefined ? lease.reserved - usedTokens : 0;
+    if (lease.id) this.#leases.delete(lease.id);
     try {
-      await this.#redis.clSettle(lease.set, lease.bucket, lease.id, delta, lease.tpm);
+      await this.#redis.clSettle(lease.set, lease.tenantKey, lease.environmentKey, lease.keyKey,
+        lease.id, usedTokens === undefined ? -1 : usedTokens, lease.reserved, lease.tenantTpm, lease.environmentTpm, lease.tpm);
     } catch {
       // The lease expires on its own (LEASE_TTL_MS); the token reservation stays spent.
       this.#events.redisFailure("settle");

@@ -6,7 +6,8 @@ import fs from "node:fs";
 import path from "node:path";
 
 export interface ConfigSink {
-  document(source: string, text: string): void;
+  /** `version`: the Secret's resourceVersion (orders documents; stale ones are ignored). */
+  document(source: string, text: string, version?: string): void;
   rejected(source: string, errors: string[]): void;
   removed(source: string): void;
   error(msg: string): void;

@@ -43,7 +43,7 @@ export async function watchConfigSecrets(kc: KubeConfig, namespace: string, sink
     const name = `secret/${s.metadata?.name ?? "?"}`;
     const data = s.data?.[GATEWAY_CONFIG_DATA_KEY];
     if (data === undefined) return sink.rejected(name, [`/data/${GATEWAY_CONFIG_DATA_KEY}: missing`]);
-    sink.document(name, Buffer.from(data, "base64").toString("utf8"));
+    sink.document(name, Buffer.from(data, "base64").toString("utf8"), s.metadata?.resourceVersion);
   };
   informer.on("add", apply);
   informer.on("update", apply);

@@ -21,12 +21,17 @@ import { eventually, sleep, startHarness, type Harness } from "../harness.ts";
 const env = testEnv();
 const MB10 = 10 * 1024 * 1024;
 
-function assertSecurityHeaders(h: Headers | http.IncomingHttpHeaders, what: string): void {
+function assertSecurityHeaders(h: Headers | http.IncomingHttpHeaders, what: string, redisDown = false): void {
   const get = (n: string) => (h instanceof Headers ? h.get(n) : (h[n.toLowerCase()] as string | undefined)) ?? undefined;
   for (const [name, value] of Object.entries(SEED_HEADERS)) assert.equal(get(name), value, `${what}: ${name}`);
   assert.match(get("x-request-id") ?? "", /^req_[0-9a-f]{32}$/, `${what}: request id`);
-  assert.ok(get("x-ratelimit-limit") !== undefined, `${what}: X-RateLimit-Limit`);
-  assert.ok(get("x-ratelimit-remaining") !== undefined && get("x-ratelimit-reset") !== undefined, `${what}: X-RateLimit-*`);
+  assert.match(get("x-ratelimit-limit") ?? "", /^[1-9]\d*$/, `${what}: X-RateLimit-Limit is a configured limit`);
+  if (redisDown) {
+    // Redis unreachable: the limit is known, what is left of it is not, so Remaining and Reset are omitted.
+    assert.ok(get("x-ratelimit-remaining") === undefined && get("x-ratelimit-reset") === undefined, `${what}: no invented X-RateLimit-Remaining/Reset`);
+  } else {
+    assert.ok(get("x-ratelimit-remaining") !== undefined && get("x-ratelimit-reset") !== undefined, `${what}: X-RateLimit-*`);
+  }
 }
 
 /** Raw request with node:http (chunked bodies, exact bytes). */
@@ -210,18 +215,57 @@ describe("gateway", () => {
     } finally {
       model.set({ latencyMs: 0 });
     }
-    await redis.del(`${h.prefix}tk:${keys.tpm!.entry.hash}`);
+    await redis.hdel(`${h.prefix}{gw}k:${keys.tpm!.entry.hash}`, "kt", "kts");
     // An embedding reserves by input size (~100 tokens, the whole bucket) but uses 1: 99 come back,
     // so a 90-token completion fits right after; without the refund it could not.
     const emb = await c.embeddings.create({ model: "bge-small", input: "a".repeat(400) });
     assert.equal(emb.usage.total_tokens, 1);
-    await eventually(async () => Number(await redis.hget(`${h.prefix}tk:${keys.tpm!.entry.hash}`, "t")) > 90, 2000);
+    await eventually(async () => Number(await redis.hget(`${h.prefix}{gw}k:${keys.tpm!.entry.hash}`, "kt")) > 90, 2000);
     const comp = await c.completions.create({ model: "llama-3-8b", prompt: "a", max_tokens: 90 });
     assert.equal(comp.usage!.completion_tokens, 90);
   });
 
+  it("holds the environment and the tenant to their tokens per minute, across keys", async () => {
+    const a = makeKey(), b = makeKey(), c = makeKey();
+    const envDoc = makeDoc({ keys: [a, b], modelUrl: model.url });
+    envDoc.environment.limits.tokensPerMinute = 100;
+    const tenantDoc = makeDoc({ keys: [c], modelUrl: model.url });
+    tenantDoc.tenant.limits.tokensPerMinute = 50;
+    h.write("envtok", envDoc);
+    h.write("tenanttok", tenantDoc);
+    await eventually(() => h.gw.store.key(b.entry.hash) && h.gw.store.key(c.entry.hash));
+    const scope = (name: string) => (e: InstanceType<typeof OpenAI.APIError>) => e.status === 429 && e.headers?.get("x-ratelimit-scope") === name;
+    // Key a uses 61 of the environment's 100: key b (its own key limits unlimited) cannot reserve 60.
+    assert.equal((await client(a).completions.create({ model: "llama-3-8b", prompt: "a", max_tokens: 60 })).usage!.total_tokens, 61);
+    await assert.rejects(client(b).completions.create({ model: "llama-3-8b", prompt: "a", max_tokens: 60 }), scope("environment-tokens"));
+    assert.ok(await client(b).completions.create({ model: "llama-3-8b", prompt: "a", max_tokens: 10 }), "what is left still fits");
+    // The tenant's 50: 31 used, 30 more do not fit.
+    await client(c).completions.create({ model: "llama-3-8b", prompt: "a", max_tokens: 30 });
+    await assert.rejects(client(c).completions.create({ model: "llama-3-8b", prompt: "a", max_tokens: 30 }), scope("tenant-tokens"));
+  });
+
+  it("sends no usage frame to a client that set include_usage: false, and still meters the tokens", async () => {
+    const body = JSON.stringify({ model: "llama-3-8b", messages: [{ role: "user", content: "x" }], max_tokens: 7, stream: true, stream_options: { include_usage: false } });
+    const r = await raw(h.gw.url, { path: "/v1/chat/completions", headers: { authorization: `Bearer ${keys.dev!.key}`, "content-type": "application/json" }, body });
+    assert.equal(r.status, 200);
+    const frames = r.body.split("\n\n").filter(Boolean);
+    assert.equal(frames.at(-1), "data: [DONE]");
+    assert.equal(frames.filter((f) => /"usage":\s*\{/.test(f)).length, 0, "no usage frame");
+    assert.equal(frames.filter((f) => /"delta":\{[^}]*"content"/.test(f)).length, 7, "every content frame arrives");
+    assert.ok(frames.every((f) => f.startsWith("data: ")));
+    const id = String(r.headers["x-request-id"]);
+    const database = createDatabase(db.url);
+    try {
+      const store = createUsageStore(database);
+      const rec = await eventually(async () => (await store.query({ tenant: doc.tenant.name })).find((u) => u.requestId === id), 5000);
+      assert.equal(rec.completionTokens, 7, "metered from the stripped frame");
+    } finally {
+      await database.close();
+    }
+  });
+
   it("holds a key to its concurrency, and slots return to zero after aborts and errors", async () => {
-    const set = `${h.prefix}cc:${keys.conc!.entry.hash}`;
+    const set = `${h.prefix}{gw}c:${keys.conc!.entry.hash}`;
     model.set({ tokensPerSecond: 20 });
     try {
       const controllers = [new AbortController(), new AbortController()];
@@ -362,7 +406,8 @@ describe("gateway when Redis is unreachable", () => {
         const r = await raw(h.gw.url, { path: "/v1/completions", headers: { authorization: `Bearer ${k.key}`, "content-type": "application/json" }, body: '{"model":"llama-3-8b","prompt":"x","max_tokens":1}' });
         assert.ok(Date.now() - t0 < 3000, "no hang");
         assert.equal(r.status, policy === "fail-closed" ? 503 : 200);
-        assertSecurityHeaders(r.headers, policy);
+        assertSecurityHeaders(r.headers, policy, true);
+        assert.equal(r.headers["x-ratelimit-limit"], "1000", "the tightest configured limit (the key's 1000/min)");
         if (policy === "fail-closed") { assert.equal(JSON.parse(r.body).error.code, "rate_limiter_unavailable"); assert.equal(r.headers["retry-after"], "1"); }
         const metrics = await (await fetch(`${h.gw.adminUrl}/metrics`)).text();
         assert.match(metrics, new RegExp(`gateway_redis_failures_total\\{op="admit",policy="${policy}"\\} [1-9]`));
@@ -380,13 +425,16 @@ describe("graduated response", () => {
     const k = makeKey({ limits: { requestsPerMinute: 1, tokensPerMinute: 0, concurrency: 10 } });
     const h = await startHarness({ REDIS_URL: env.REDIS_URL, VIOLATION_DELAY_AFTER: "2", VIOLATION_BLOCK_AFTER: "6", VIOLATION_MAX_DELAY_MS: "400" }, { a: makeDoc({ keys: [k], modelUrl: model.url }) });
     try {
-      const get = async () => { const t0 = Date.now(); const r = await fetch(`${h.gw.url}/v1/models`, { headers: { authorization: `Bearer ${k.key}` } }); await r.arrayBuffer(); return { status: r.status, ms: Date.now() - t0, scope: r.headers.get("x-ratelimit-scope") }; };
+      const get = async () => { const r = await fetch(`${h.gw.url}/v1/models`, { headers: { authorization: `Bearer ${k.key}` } }); await r.arrayBuffer(); return { status: r.status, delay: Number(r.headers.get("x-ratelimit-delay-ms") ?? 0), scope: r.headers.get("x-ratelimit-scope") }; };
       assert.equal((await get()).status, 200);
       const refusals = [];
       for (let i = 0; i < 6; i++) refusals.push(await get());
       assert.deepEqual(refusals.map((r) => r.status), [429, 429, 429, 429, 429, 429]);
-      assert.ok(refusals[1]!.ms < 150, "no delay for the first violations");
-      assert.ok(refusals[4]!.ms >= 100, `growing delays (${refusals.map((r) => r.ms).join(",")})`);
+      // The delay the gateway decided (announced in X-RateLimit-Delay-Ms): none for the first two
+      // violations, then 50, 100, 200, 400 ms (capped by VIOLATION_MAX_DELAY_MS).
+      assert.deepEqual(refusals.map((r) => r.delay), [0, 0, 50, 100, 200, 400]);
+      const metrics = await (await fetch(`${h.gw.adminUrl}/metrics`)).text();
+      assert.match(metrics, /gateway_refusal_delay_seconds_count\{layer="key"\} 4/);
       const blocked = await get();
       assert.equal(blocked.status, 403);
       assert.equal(blocked.scope, "blocked");

@@ -84,16 +84,38 @@ describe("auth", () => {
     assert.equal(authorize(lim.key, true, "bge-small"), undefined);
     assert.deepEqual(new Set(Object.values(externalCode)), new Set(["invalid_api_key", "permission_denied"]));
   });
-  it("tenant suspension from the broadcast lasts until the config says otherwise", () => {
-    const s = new ConfigStore();
+  it("tenant suspension from the broadcast lasts until a strictly newer config says otherwise", () => {
+    let now = 1_000_000;
+    const s = new ConfigStore({ now: () => now, suspensionHoldMs: 10_000 });
     const k = makeKey();
     const doc = makeDoc({ keys: [k] });
-    s.apply("x", doc);
+    const reason = () => (authenticate(s, `Bearer ${k.key}`, undefined, true) as { reason?: string }).reason;
+    s.apply("x", doc, "100");
     s.suspendTenant(doc.tenant.name);
+    assert.equal(reason(), "tenant_suspended");
+    // A stale Secret event (older or replayed resourceVersion, e.g. a watch re-list) never undoes it.
+    s.apply("x", { ...doc, keys: [...doc.keys] }, "90");
+    s.apply("x", doc, "100");
+    now += 60_000;
+    assert.equal(reason(), "tenant_suspended", "stale documents are ignored");
+    // The source of truth catches up (suspended), then a strictly newer document lifts it.
+    s.apply("x", { ...doc, tenant: { ...doc.tenant, suspended: true } }, "101");
+    assert.equal(reason(), "tenant_suspended");
+    s.apply("x", doc, "102");
+    assert.equal(authenticate(s, `Bearer ${k.key}`, undefined, true).ok, true);
+  });
+  it("a newer unsuspended document lifts a broadcast suspension only after the hold time", () => {
+    let now = 1_000_000;
+    const s = new ConfigStore({ now: () => now, suspensionHoldMs: 10_000 });
+    const k = makeKey();
+    const doc = makeDoc({ keys: [k] });
+    s.apply("x", doc, "5");
+    s.suspendTenant(doc.tenant.name);
+    // A pre-suspension update delivered late by a lagging watch: newer, but within the hold.
+    s.apply("x", { ...doc, environment: { ...doc.environment, hostnames: [] }, routes: [...doc.routes].reverse() }, "6");
+    now += 5_000;
     assert.equal((authenticate(s, `Bearer ${k.key}`, undefined, true) as { reason?: string }).reason, "tenant_suspended");
-    s.apply("x", { ...doc, tenant: { ...doc.tenant, suspended: true } });
-    assert.equal((authenticate(s, `Bearer ${k.key}`, undefined, true) as { reason?: string }).reason, "tenant_suspended");
-    s.apply("x", doc);
+    now += 6_000;
     assert.equal(authenticate(s, `Bearer ${k.key}`, undefined, true).ok, true);
   });
   it("hostOnly strips ports and brackets", () => {
