@@ -15,7 +15,7 @@ INTEGRATION_TESTS := '*/test/integration/**/*.test.ts'
 E2E_TESTS := 'e2e/**/*.test.ts'
 NODE_TEST := $(NODE) --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000
 
-.PHONY: help deps control-plane dev dev-up dev-down test test-unit test-integration test-e2e lint typecheck check bench bench-gateway
+.PHONY: help deps control-plane dev dev-up dev-down test test-unit test-integration test-e2e lint typecheck check bench bench-gateway bench-safety
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ test-unit: deps ## Unit tests (no services)
 
 test-integration: deps ## Integration tests against a throwaway local API server, PostgreSQL and Redis
 	@$(TESTENV) exec -- $(NODE_TEST) $(INTEGRATION_TESTS)
+
+test-e2e: deps ## End-to-end suites: the whole product through kubectl, curl and the openai SDK
+	@$(TESTENV) exec -- $(NODE_TEST) $(E2E_TESTS)
 
 test: deps check verify ## Every test tier (what CI runs): static checks, unit, integration, e2e
 	@$(TESTENV) exec -- $(NODE_TEST) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(wildcard e2e/*.test.ts)
@@ -99,7 +102,10 @@ doctor: ## Deployment checklist against a running system (default: make dev-up's
 	@if [ -f $(DEV_DIR)/env ]; then set -a; . ./$(DEV_DIR)/env; set +a; fi; \
 	  $(NODE) scripts/doctor.ts $${GATEWAY_URL:+--gateway $$GATEWAY_URL} $${ADMIN_URL:+--admin-url $$ADMIN_URL} $(ARGS)
 
-bench: bench-gateway ## Benchmarks; results under bench/results/
+bench: bench-gateway bench-safety ## Benchmarks; results under bench/results/
+
+bench-safety: deps ## Content-screening throughput; bench/results/safety.json
+	@$(NODE) bench/safety.bench.ts
 
 bench-gateway: deps ## Gateway vs direct, nginx, raw node:http, bare Express and Portkey (wrk, pinned cores); bench/results/gateway.{json,md}
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light; }
