@@ -20,6 +20,7 @@ const Env = Type.Object({
   DEFAULT_ISSUER_NAME: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
   DEFAULT_ISSUER_KIND: Type.Optional(Type.Union([Type.Literal("Issuer"), Type.Literal("ClusterIssuer")])),
   KEY_ROTATION_GRACE_SECONDS: Type.Optional(Int),
+  KEY_EXPIRY_NOTICE_SECONDS: Type.Optional(Int),
   REDIS_URL: Type.Optional(Type.String({ pattern: "^rediss?://" })),
   DATABASE_URL: Type.Optional(Type.String({ pattern: "^postgres(ql)?://" })),
   LOG_LEVEL: Type.Optional(Type.Union(["error", "warn", "info", "debug"].map((l) => Type.Literal(l)))),
@@ -40,6 +41,8 @@ export interface Config {
   httpHost: string;
   defaultIssuer: { name: string; kind: "Issuer" | "ClusterIssuer" } | undefined;
   keyRotationGraceSeconds: number;
+  /** How long before a key's expiry the key.expiring notification is sent. */
+  keyExpiryNoticeSeconds: number;
   redisUrl: string | undefined;
   databaseUrl: string | undefined;
   logLevel: string;
@@ -75,6 +78,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Rea
     httpHost: e.HTTP_HOST ?? "0.0.0.0",
     defaultIssuer: e.DEFAULT_ISSUER_NAME ? { name: e.DEFAULT_ISSUER_NAME, kind: e.DEFAULT_ISSUER_KIND ?? "ClusterIssuer" } : undefined,
     keyRotationGraceSeconds: num(e.KEY_ROTATION_GRACE_SECONDS, 86_400),
+    keyExpiryNoticeSeconds: num(e.KEY_EXPIRY_NOTICE_SECONDS, 604_800),
     redisUrl: e.REDIS_URL,
     databaseUrl: e.DATABASE_URL,
     logLevel: e.LOG_LEVEL ?? "info",
@@ -89,6 +93,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Rea
   if (cfg.watchTimeoutSeconds < 5) problems.push("WATCH_TIMEOUT_SECONDS: must be at least 5");
   if (cfg.leaseDurationSeconds < 3) problems.push("LEASE_DURATION_SECONDS: must be at least 3");
   if (cfg.keyRotationGraceSeconds > 2_592_000) problems.push("KEY_ROTATION_GRACE_SECONDS: must be at most 2592000 (30 days)");
+  if (cfg.keyExpiryNoticeSeconds > 7_776_000) problems.push("KEY_EXPIRY_NOTICE_SECONDS: must be at most 7776000 (90 days)");
   if (!cfg.kubeconfig && !environment.KUBERNETES_SERVICE_HOST) problems.push("KUBECONFIG: required outside a cluster (no KUBERNETES_SERVICE_HOST)");
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze(cfg);

@@ -15,8 +15,11 @@ export interface AuditSink {
   record(action: AuditAction, fields: Partial<Omit<AuditEvent, "action" | "timestamp">>): AuditEvent;
 }
 
-/** One JSON line per event (`log: "audit"` tells it from operational lines), API keys by prefix only. */
-export function createAuditLog(): AuditSink & { logger: winston.Logger } {
+/**
+ * One JSON line per event (`log: "audit"` tells it from operational lines), API keys by prefix
+ * only; with `persist` (DATABASE_URL set) each event is also handed to the database writer.
+ */
+export function createAuditLog(persist?: (event: AuditEvent) => void): AuditSink & { logger: winston.Logger } {
   const logger = winston.createLogger({
     level: "info",
     format: winston.format.printf((info) => JSON.stringify({ log: "audit", ...(info.event as AuditEvent) })),
@@ -27,6 +30,7 @@ export function createAuditLog(): AuditSink & { logger: winston.Logger } {
     record(action, fields) {
       const event = auditEvent(action, { actor_id: "operator", ...fields });
       logger.info("audit", { event });
+      persist?.(event);
       return event;
     },
   };

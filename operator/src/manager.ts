@@ -13,6 +13,8 @@ import { startHttpServer } from "./http.ts";
 import { createAuditLog, createLogger, type AuditSink } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { createRevocationPublisher } from "./revocation.ts";
+import { createAuditPersister, type AuditPersister } from "./persistence/audit-persister.ts";
+import { createNotifier, noNotifier, type Notifier } from "./persistence/notifications.ts";
 import { KubeClient } from "./kube/client.ts";
 import { createEventRecorder } from "./kube/events.ts";
 import { Informer, objectKey, type InformerEvent, type KubeObject } from "./kube/informer.ts";
@@ -44,8 +46,10 @@ export interface OperatorDeps {
 
 export async function startOperator(config: Readonly<Config>, deps: OperatorDeps = {}): Promise<Operator> {
   const log = deps.logger ?? createLogger(config.logLevel);
-  const audit = deps.audit ?? createAuditLog();
   const metrics = createMetrics();
+  const now = deps.now ?? (() => new Date());
+  const data = config.databaseUrl ? await openDatabase(config.databaseUrl, log, metrics, now) : undefined;
+  const audit = deps.audit ?? createAuditLog(data ? (e) => { data.persister.push(e); metrics.auditPending.set(data.persister.pending()); } : undefined);
   const client = await KubeClient.create({ kubeconfig: config.kubeconfig, userAgent: `crosslogic-operator/${config.identity}`, metrics });
   const revocation = createRevocationPublisher(config.redisUrl, (m) => metrics.revocationsPublished.inc({ type: m.type }));
   const events = createEventRecorder(client, "crosslogic-operator", log, () => metrics.writes.inc({ controller: "events", kind: "Event", op: "create" }));
@@ -90,7 +94,7 @@ export async function startOperator(config: Readonly<Config>, deps: OperatorDeps
     informers = inf;
     const depth = (name: string) => (d: number) => metrics.queueDepth.set({ controller: name }, d);
     const queues: Queues = { tenant: new WorkQueue({ onDepth: depth("tenant") }), environment: new WorkQueue({ onDepth: depth("environment") }), apiKey: new WorkQueue({ onDepth: depth("apikey") }) };
-    const ctx: Context = { client, config, log, metrics, events, audit, revocation, informers: inf, queues, statusMemory: new Map(), now: deps.now ?? (() => new Date()) };
+    const ctx: Context = { client, config, log, metrics, events, audit, revocation, informers: inf, queues, statusMemory: new Map(), now, notifier: data?.notifier ?? noNotifier };
     wireEventHandlers(inf, queues, config, audit, () => synced, ctx.statusMemory);
 
     for (const i of Object.values(inf)) i.start();
@@ -128,6 +132,12 @@ export async function startOperator(config: Readonly<Config>, deps: OperatorDeps
     await elector?.stop();
     await stopControllers();
     await revocation.close();
+    if (data) {
+      // Everything audited until now reaches the database (bounded: the shutdown deadline is 25 s).
+      const left = await data.persister.close(10_000);
+      if (left > 0) log.error("Audit events not written to the database before shutdown (their log lines were written)", { events: left });
+      await data.close();
+    }
     await new Promise<void>((r) => server.close(() => r()));
     server.closeAllConnections();
     client.close();
@@ -144,6 +154,27 @@ export async function startOperator(config: Readonly<Config>, deps: OperatorDeps
   }
 
   return { port, metrics, leading: () => running, stop: () => stop(), stopped };
+}
+
+interface DataLayer {
+  persister: AuditPersister;
+  notifier: Notifier;
+  close(): Promise<void>;
+}
+
+/** The database side (DATABASE_URL): audit persistence and the webhook outbox. Loaded only when configured. */
+async function openDatabase(url: string, log: Logger, metrics: Metrics, now: () => Date): Promise<DataLayer> {
+  const { createDatabase, createAuditStore, enqueueNotification } = await import("@crosslogic/data");
+  const db = createDatabase(url, { max: 4 });
+  const persister = createAuditPersister(createAuditStore(db), {
+    onPersisted: (n) => { metrics.auditPersisted.inc(n); metrics.auditPending.set(persister.pending()); },
+    onDropped: (n) => { metrics.auditDropped.inc(n); log.error("Audit buffer full: oldest events dropped from the database queue (their log lines were written)", { events: n }); },
+    onError: (err, attempt, retryInMs) => { metrics.auditWriteErrors.inc(); log.warn("Writing audit events to the database failed, retrying", { error: err.message, attempt, retryInMs }); },
+  });
+  const notifier = createNotifier((endpoints, n) => enqueueNotification(db.prisma, endpoints, n), {
+    now, onEnqueued: (type, rows) => metrics.notificationsEnqueued.inc({ type }, rows),
+  });
+  return { persister, notifier, close: () => db.close() };
 }
 
 /** Maps every watched object to the primary objects whose desired state depends on it. */

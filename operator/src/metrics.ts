@@ -15,6 +15,11 @@ export function createMetrics() {
     watchRestarts: new Counter({ name: "crosslogic_operator_watch_restarts_total", help: "Watches restarted after an error, a stall or 410 Gone.", labelNames: ["resource", "reason"], registers: [registry] }),
     leader: new Gauge({ name: "crosslogic_operator_leader", help: "1 while this replica holds the leader Lease.", registers: [registry] }),
     revocationsPublished: new Counter({ name: "crosslogic_operator_revocations_published_total", help: "Revocation messages published on Redis.", labelNames: ["type"], registers: [registry] }),
+    auditPersisted: new Counter({ name: "crosslogic_operator_audit_events_persisted_total", help: "Audit events written to the database.", registers: [registry] }),
+    auditDropped: new Counter({ name: "crosslogic_operator_audit_events_dropped_total", help: "Audit events dropped from the full database buffer (their log lines were written).", registers: [registry] }),
+    auditWriteErrors: new Counter({ name: "crosslogic_operator_audit_write_errors_total", help: "Failed audit batch writes (retried).", registers: [registry] }),
+    auditPending: new Gauge({ name: "crosslogic_operator_audit_events_pending", help: "Audit events waiting to be written to the database.", registers: [registry] }),
+    notificationsEnqueued: new Counter({ name: "crosslogic_operator_notifications_enqueued_total", help: "Outbox rows written for tenant webhooks, by event type.", labelNames: ["type"], registers: [registry] }),
   };
   return m;
 }

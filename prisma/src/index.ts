@@ -10,3 +10,4 @@ export { migrate, schemaDrift } from "./migrate.ts";
 export type { PrismaClient, Prisma } from "./generated/client.ts";
 export { runRetention, type RetentionPolicy, type RetentionReport } from "./retention.ts";
 export { eraseTenant, type ErasureReport } from "./erasure.ts";
+export { enqueueNotification, type Notification, type WebhookEndpoint, type WebhookEventType } from "./outbox.ts";

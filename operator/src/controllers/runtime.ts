@@ -9,6 +9,7 @@ import type { Config } from "../config.ts";
 import type { AuditSink } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { RevocationPublisher } from "../revocation.ts";
+import type { Notifier } from "../persistence/notifications.ts";
 import { needsApply, stableStringify, withAppliedHash } from "../kube/apply.ts";
 import { isConflict, isNotFound, resourcePath, type KubeClient, type ResourceType } from "../kube/client.ts";
 import type { EventRecorder } from "../kube/events.ts";
@@ -47,6 +48,8 @@ export interface Context {
   events: EventRecorder;
   audit: AuditSink;
   revocation: RevocationPublisher;
+  /** Tenant webhooks through the persisted outbox (a no-op without DATABASE_URL). */
+  notifier: Notifier;
   informers: Informers;
   queues: Queues;
   /** Statuses this process wrote, by uid: read-your-writes while the cache has not caught up. */

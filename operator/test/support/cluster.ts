@@ -2,7 +2,7 @@
  * Test helpers for the operator against a real API server: kubectl, the operator as a child process
  * (exactly as users run it), a counting HTTP proxy in front of the API server, and polling.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -11,52 +11,16 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { freePort } from "@crosslogic/testenv";
+import { kube, waitFor, type Kube } from "@crosslogic/testenv/kube";
+
+export { kube, waitFor, type Kube };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const CRD_DIR = path.join(root, "crds/generated");
 
-export interface Kube {
-  kubeconfig: string;
-  kubectlBin: string;
-  run(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
-  /** Runs kubectl and returns stdout; throws with stderr on failure. */
-  ok(args: string[], input?: string): Promise<string>;
-  json<T = Record<string, unknown>>(args: string[]): Promise<T>;
-}
-
-export function kube(kubeconfig: string, kubectlBin: string): Kube {
-  const run = (args: string[], input?: string) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const child = execFile(kubectlBin, [`--kubeconfig=${kubeconfig}`, ...args], { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin?.end(input);
-  });
-  const ok = async (args: string[], input?: string) => {
-    const r = await run(args, input);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed: ${r.stderr.trim()}`);
-    return r.stdout;
-  };
-  return { kubeconfig, kubectlBin, run, ok, json: async <T>(args: string[]) => JSON.parse(await ok([...args, "-o", "json"])) as T };
-}
-
 export async function installCrds(k: Kube): Promise<void> {
   await k.ok(["apply", "--server-side", "--force-conflicts", "-f", CRD_DIR]);
   await k.ok(["wait", "--for=condition=Established", "--timeout=60s", "crd/tenants.crosslogic.ai", "crd/environments.crosslogic.ai", "crd/apikeys.crosslogic.ai"]);
-}
-
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, intervalMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }
 
 export interface OperatorProcess {

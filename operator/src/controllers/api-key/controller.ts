@@ -14,6 +14,7 @@ import { Types } from "../../kube/types.ts";
 import { applyIfChanged, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, removeFinalizer, writeStatusIfChanged, type Context, type Obj, type ReconcileResult } from "../runtime.ts";
 import { ownerRef, type ChildObject } from "../tenant/desired.ts";
 import { apiKeyStatus, decideKeyAction, isExpired, nextTimedChange } from "./decide.ts";
+import { keyNotifications, msUntilExpiryNotice } from "../../persistence/notifications.ts";
 import { keySecretContent, livePreviousKeys, readKeyMaterial, type KeyMaterial, type SecretLike } from "./key-material.ts";
 
 const NAME = "apikey";
@@ -156,9 +157,13 @@ export function apiKeyController(ctx: Context) {
     }
     if (secret) await applyIfChanged(ctx, NAME, FM, Types.secret, secretMeta(apiKey), secret, apiKey);
 
-    const phaseBefore = knownStatus(ctx, apiKey)?.phase;
+    const statusBefore = knownStatus(ctx, apiKey);
+    const phaseBefore = statusBefore?.phase;
+    if (apiKey.spec.revoked && phaseBefore !== "Revoked") await revokeEverywhere(material);
+    // Before the audit lines: if the outbox write fails, the retried reconcile sees the same change.
+    const noticeMs = ctx.config.keyExpiryNoticeSeconds * 1000;
+    await ctx.notifier.notify(tenant ? inf.tenants.get(tenant) : undefined, keyNotifications(apiKey, statusBefore, material, now, noticeMs));
     if (apiKey.spec.revoked && phaseBefore !== "Revoked") {
-      await revokeEverywhere(material);
       ctx.audit.record("api_key_revoked", { tenant_id: tenant, details: { ...details, prefix: material.current?.prefix } });
       ctx.events.event(apiKey, "Normal", "KeyRevoked", `Key ${material.current?.prefix ?? ""}… revoked and removed from the gateway config`);
       ctx.queues.environment.add(envKey);
@@ -170,7 +175,7 @@ export function apiKeyController(ctx: Context) {
     const published = material.current !== undefined && publishedHashes(ns, apiKey.spec.environment).has(material.current.hash);
     const status = apiKeyStatus(apiKey, { environmentFound: env !== undefined, secretName, material, published }, now);
     await writeStatusIfChanged(ctx, NAME, FM, Types.apiKey, apiKey as Obj & ApiKey, status);
-    const next = nextTimedChange(apiKey, material, now);
-    return next === undefined ? undefined : { requeueAfterMs: Math.min(next, 2 ** 31 - 1) };
+    const next = [nextTimedChange(apiKey, material, now), msUntilExpiryNotice(apiKey, now, noticeMs)].filter((d) => d !== undefined);
+    return next.length === 0 ? undefined : { requeueAfterMs: Math.min(...next, 2 ** 31 - 1) };
   };
 }

@@ -5,6 +5,7 @@ import type { KubeObject } from "../../kube/informer.ts";
 import { applyIfChanged, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
 import { desiredTenantChildren, tenantLabels, type ChildObject } from "./desired.ts";
 import { tenantStatus } from "./status.ts";
+import { tenantNotifications } from "../../persistence/notifications.ts";
 
 const NAME = "tenant";
 const FM = FieldManagers.tenant;
@@ -70,8 +71,10 @@ export function tenantController(ctx: Context) {
     }
 
     const previousPhase = knownStatus(ctx, tenant)?.phase;
+    if (tenant.spec.suspended && previousPhase !== "Suspended") await ctx.revocation.publish({ type: "tenant_suspended", tenant: tenant.metadata.name });
+    // Before the audit lines: if the outbox write fails, the retried reconcile sees the same change.
+    await ctx.notifier.notify(tenant, tenantNotifications(tenant, previousPhase));
     if (tenant.spec.suspended && previousPhase !== "Suspended") {
-      await ctx.revocation.publish({ type: "tenant_suspended", tenant: tenant.metadata.name });
       ctx.audit.record("tenant_suspended", { tenant_id: tenant.metadata.name, details: {} });
       ctx.events.event(tenant, "Warning", "Suspended", "Tenant suspended: the gateway refuses every key of the tenant");
     } else if (!tenant.spec.suspended && previousPhase === "Suspended") {
