@@ -54,7 +54,7 @@ async function waitFor(url: string, init: { method?: string; headers?: Record<st
 }
 
 function stop(p: ChildProcess): Promise<void> {
-  return new Promise((r) => { if (p.exitCode !== null) return r(); p.once("exit", () => r()); p.kill("SIGTERM"); setTimeout(() => p.kill("SIGKILL"), 5000).unref(); });
+  return new Promise((r) => { if (p.exitCode !== null) return r(); p.once("exit", () => r()); p.kill("SIGTERM"); const t = setTimeout(() => p.kill("SIGKILL"), 5000); p.once("exit", () => clearTimeout(t)); });
 }
 
 interface WrkResult { requests: number; duration_us: number; errors: Record<string, number>; latency_us: { p50: number; p90: number; p99: number; mean: number } }

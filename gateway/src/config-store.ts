@@ -109,12 +109,21 @@ export class ConfigStore {
     };
     this.#unindex(previous);
     this.#envs.set(source, view);
+    // Identical limits and model lists are shared (100,000 keys mostly repeat a few of each).
+    const limits = new Map<string, GatewayKeyEntry["limits"]>();
+    const models = new Map<string, ReadonlySet<string>>();
     for (const k of cfg.keys) {
-      this.#keys.set(k.hash, {
-        entry: k, env: view,
-        expiresAtMs: k.expiresAt ? Date.parse(k.expiresAt) : Number.POSITIVE_INFINITY,
-        models: k.models ? new Set(k.models) : undefined,
-      });
+      const l = k.limits;
+      const lid = `${l.requestsPerMinute}/${l.tokensPerMinute}/${l.concurrency}`;
+      const shared = limits.get(lid);
+      if (shared) k.limits = shared; else limits.set(lid, l);
+      let m: ReadonlySet<string> | undefined;
+      if (k.models) {
+        const mid = k.models.join("\u0000");
+        m = models.get(mid);
+        if (!m) models.set(mid, (m = new Set(k.models)));
+      }
+      this.#keys.set(k.hash, { entry: k, env: view, expiresAtMs: k.expiresAt ? Date.parse(k.expiresAt) : Number.POSITIVE_INFINITY, models: m });
     }
     for (const h of view.hostnames) this.#hosts.set(h, view);
     // A broadcast suspension is lifted only by a document strictly newer than everything seen when

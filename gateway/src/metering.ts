@@ -126,14 +126,21 @@ export class UsageMeter {
   }
 }
 
-/** An in-memory sink for tests and runs without DATABASE_URL (idempotent on requestId, like the store). */
+/**
+ * An in-memory sink for tests and runs without DATABASE_URL (idempotent on requestId, like the
+ * store). Keeps the most recent `limit` records only, so a long run without a database does not
+ * grow without bound.
+ */
 export class MemoryUsageSink implements UsageSink {
   readonly records = new Map<string, UsageRecord>();
+  readonly limit: number;
   failing = false;
+  constructor(limit = 100_000) { this.limit = limit; }
   async insertBatch(records: UsageRecord[]): Promise<{ inserted: number }> {
     if (this.failing) throw new Error("sink unavailable");
     let inserted = 0;
     for (const r of records) if (!this.records.has(r.requestId)) { this.records.set(r.requestId, r); inserted++; }
+    for (const id of this.records.keys()) { if (this.records.size <= this.limit) break; this.records.delete(id); }
     return { inserted };
   }
 }

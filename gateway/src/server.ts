@@ -34,6 +34,7 @@ export interface RunningGateway {
   readonly store: ConfigStore;
   readonly meter: UsageMeter;
   readonly limiter: Limiter;
+  readonly backends: Backends;
   readonly audit: AuditLog;
   readonly metrics: ReturnType<typeof createMetrics>;
   close(): Promise<void>;
@@ -69,23 +70,59 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const backends = new Backends({
     connectMs: config.UPSTREAM_CONNECT_TIMEOUT_MS, headersMs: config.UPSTREAM_HEADERS_TIMEOUT_MS, idleMs: config.UPSTREAM_IDLE_TIMEOUT_MS, connections: config.UPSTREAM_CONNECTIONS,
   }, endpointSource, (origin) => { metrics.ejections.inc(); logger.warn("Ejected an upstream endpoint", { origin }); });
+  // Listeners run once per burst of changes (a reload of many documents syncs backends once).
+  let syncPending = false;
   store.onChange(() => {
-    backends.sync([...store.environments].flatMap((e) => e.doc.routes));
-    metrics.keysLoaded.set(store.keyCount);
+    if (syncPending) return;
+    syncPending = true;
+    setImmediate(() => {
+      syncPending = false;
+      backends.sync([...store.environments].flatMap((e) => e.doc.routes));
+      metrics.keysLoaded.set(store.keyCount);
+    });
   });
 
+  const applyDocument = (source: string, text: string, version: string | undefined) => {
+    const r = store.apply(source, text, version);
+    if (r.ok) { metrics.configReloads.labels("applied").inc(); if (r.changed) logger.info("Applied gateway config", { source, keys: store.keyCount }); }
+    else { metrics.configReloads.labels("rejected").inc(); logger.error("Rejected gateway config; keeping the last good one", { source, errors: r.errors }); }
+  };
+  // After start, documents are applied one per macrotask (a burst of Secret events or files never
+  // holds the event loop in one piece); a newer event for the same source replaces a queued one.
+  let started = false;
+  const queue = new Map<string, { text: string; version: string | undefined } | null>();
+  let draining = false;
+  const drain = () => {
+    const next = queue.entries().next();
+    if (next.done) { draining = false; return; }
+    const [source, item] = next.value;
+    queue.delete(source);
+    if (item) applyDocument(source, item.text, item.version);
+    else if (store.remove(source)) logger.info("Removed gateway config", { source });
+    setImmediate(drain);
+  };
+  const enqueue = (source: string, item: { text: string; version: string | undefined } | null) => {
+    queue.delete(source);
+    queue.set(source, item);
+    if (!draining) { draining = true; setImmediate(drain); }
+  };
   const sink: ConfigSink = {
     document(source, text, version) {
-      const r = store.apply(source, text, version);
-      if (r.ok) { metrics.configReloads.labels("applied").inc(); if (r.changed) logger.info("Applied gateway config", { source, keys: store.keyCount }); }
-      else this.rejected(source, r.errors);
+      if (started) enqueue(source, { text, version });
+      else applyDocument(source, text, version);
     },
     rejected(source, errors) { metrics.configReloads.labels("rejected").inc(); logger.error("Rejected gateway config; keeping the last good one", { source, errors }); },
-    removed(source) { if (store.remove(source)) logger.info("Removed gateway config", { source }); },
+    removed(source) {
+      if (started) enqueue(source, null);
+      else if (store.remove(source)) logger.info("Removed gateway config", { source });
+    },
     error(msg) { logger.warn(msg); },
   };
   if (config.CONFIG_SOURCE === "directory") cleanups.push(watchDirectory(config.CONFIG_DIR!, sink));
   else cleanups.push(await k8s!.watchConfigSecrets(kc!, config.SYSTEM_NAMESPACE, sink));
+  started = true;
+  backends.sync([...store.environments].flatMap((e) => e.doc.routes));
+  metrics.keysLoaded.set(store.keyCount);
 
   // Usage and audit persistence.
   let usageSink = options.usageSink;
@@ -102,8 +139,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     audit.persistTo(auditStore as AuditStoreLike);
   }
   if (!usageSink) {
-    logger.warn("DATABASE_URL is not set: usage records stay in memory only");
-    usageSink = new MemoryUsageSink();
+    logger.warn("DATABASE_URL is not set: usage records stay in memory only (the most recent 10,000)");
+    usageSink = new MemoryUsageSink(10_000);
   }
   const meter = new UsageMeter(usageSink, {
     maxBuffered: config.USAGE_BUFFER_MAX, batchSize: config.USAGE_BATCH_SIZE, intervalMs: config.USAGE_FLUSH_INTERVAL_MS, spoolDir: config.USAGE_SPOOL_DIR,
@@ -142,7 +179,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   logger.info("Gateway listening", { url, admin: adminUrl, keys: store.keyCount, environments: [...store.environments].length });
 
   return {
-    url, adminUrl, store, meter, limiter, audit, metrics,
+    url, adminUrl, store, meter, limiter, backends, audit, metrics,
     async close() {
       if (shuttingDown) return;
       shuttingDown = true;

@@ -68,7 +68,10 @@ export async function startPostgres(opts: ServiceOptions): Promise<Service> {
   fs.chmodSync(dir, 0o711);
   const data = path.join(dir, "data");
   if (user) fs.chownSync(dir, user.uid, user.gid);
-  try {
+  // A data directory that already holds a cluster (a PostgreSQL stopped with `process.stop()`) is
+  // started again as it is: a restart keeps the data.
+  const existing = fs.existsSync(path.join(data, "PG_VERSION"));
+  if (!existing) try {
     execFileSync(path.join(bin, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"], {
       stdio: ["ignore", "ignore", "pipe"], ...(user ?? {}),
     });
@@ -88,7 +91,7 @@ export async function startPostgres(opts: ServiceOptions): Promise<Service> {
     const client = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 1000 });
     try { await client.connect(); await client.query("select 1"); return true; } finally { await client.end().catch(() => {}); }
   }, 30_000);
-  await withClient(admin, (c) => c.query("create database crosslogic"));
+  if (!existing) await withClient(admin, (c) => c.query("create database crosslogic"));
   return {
     url: `postgresql://postgres@127.0.0.1:${port}/crosslogic`, port, dir, process: proc,
     async stop() { await proc.stop(10_000); fs.rmSync(dir, { recursive: true, force: true }); },

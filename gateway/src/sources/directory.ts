@@ -1,7 +1,11 @@
 /**
  * Standalone config source: every `*.json` file of a directory is one gateway-config document.
- * Re-read on change (fs.watch, plus a poll as a safety net on filesystems without events).
+ * Re-read on change (fs.watch, plus a poll as a safety net on filesystems without events). The
+ * first scan is synchronous (the gateway starts with its keys loaded); later scans read one file
+ * per callback, so a directory of large documents never holds the event loop in one piece. Only a
+ * digest of each file is remembered, not its text.
  */
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -13,34 +17,64 @@ export interface ConfigSink {
   error(msg: string): void;
 }
 
+const digest = (text: string) => createHash("sha256").update(text).digest("base64");
+
 export function watchDirectory(dir: string, sink: ConfigSink, pollMs = 2000): () => void {
   const seen = new Map<string, string>();
-  const scan = () => {
-    let names: string[];
-    try { names = fs.readdirSync(dir).filter((n) => n.endsWith(".json")).sort(); } catch (e) {
+  let scanning = false;
+  let again = false;
+  let stopped = false;
+
+  const list = (): string[] | undefined => {
+    try { return fs.readdirSync(dir).filter((n) => n.endsWith(".json")).sort(); } catch (e) {
       sink.error(`config directory ${dir} unreadable: ${(e as NodeJS.ErrnoException).code ?? "error"}`);
-      return;
+      return undefined;
     }
-    const present = new Set<string>();
-    for (const n of names) {
-      const source = `file/${n}`;
-      present.add(source);
-      let text: string;
-      try { text = fs.readFileSync(path.join(dir, n), "utf8"); } catch { continue; }
-      if (seen.get(source) === text) continue;
-      seen.set(source, text);
-      sink.document(source, text);
-    }
+  };
+  const consider = (source: string, text: string) => {
+    const d = digest(text);
+    if (seen.get(source) === d) return;
+    seen.set(source, d);
+    sink.document(source, text);
+  };
+  const removeMissing = (present: Set<string>) => {
     for (const source of [...seen.keys()]) if (!present.has(source)) { seen.delete(source); sink.removed(source); }
   };
-  scan();
+
+  // First scan: synchronous.
+  const names = list() ?? [];
+  for (const n of names) {
+    try { consider(`file/${n}`, fs.readFileSync(path.join(dir, n), "utf8")); } catch { /* vanished */ }
+  }
+
+  const scan = async () => {
+    if (scanning) { again = true; return; }
+    scanning = true;
+    try {
+      do {
+        again = false;
+        const current = list();
+        if (!current) return;
+        const present = new Set(current.map((n) => `file/${n}`));
+        for (const n of current) {
+          if (stopped) return;
+          let text: string;
+          try { text = await fs.promises.readFile(path.join(dir, n), "utf8"); } catch { continue; }
+          consider(`file/${n}`, text);
+        }
+        removeMissing(present);
+      } while (again && !stopped);
+    } finally {
+      scanning = false;
+    }
+  };
   let watcher: fs.FSWatcher | undefined;
   let debounce: NodeJS.Timeout | undefined;
   try {
-    watcher = fs.watch(dir, () => { clearTimeout(debounce); debounce = setTimeout(scan, 50); });
+    watcher = fs.watch(dir, () => { clearTimeout(debounce); debounce = setTimeout(() => void scan(), 50); });
     watcher.on("error", () => undefined);
   } catch { /* the poll covers it */ }
-  const poll = setInterval(scan, pollMs);
+  const poll = setInterval(() => void scan(), pollMs);
   poll.unref();
-  return () => { watcher?.close(); clearInterval(poll); clearTimeout(debounce); };
+  return () => { stopped = true; watcher?.close(); clearInterval(poll); clearTimeout(debounce); };
 }
