@@ -4,9 +4,10 @@ import { Value } from "@sinclair/typebox/value";
 const Int = (description: string, def: number, minimum = 0) => Type.Integer({ description, default: def, minimum });
 
 const Env = Type.Object({
-  PORT: Int("Port of the Stripe webhook endpoint and /healthz", 8082, 1),
+  PORT: Int("Port of the Stripe webhook endpoint, /healthz, /readyz and /metrics", 8082, 1),
+  HOST: Type.Optional(Type.String({ minLength: 1, description: "Address to listen on (all interfaces when unset)" })),
   DATABASE_URL: Type.String({ pattern: "^postgres(ql)?://", description: "PostgreSQL (migrated with `make migrate`)" }),
-  STRIPE_SECRET_KEY: Type.String({ minLength: 8, description: "Stripe API key (sk_…) used to report metered usage" }),
+  STRIPE_SECRET_KEY: Type.Optional(Type.String({ minLength: 8, description: "Stripe API key (sk_…) used to report metered usage; when unset, usage reporting is off (the webhook endpoint still works)" })),
   STRIPE_WEBHOOK_SECRET: Type.String({ pattern: "^whsec_", description: "Signing secret of the Stripe webhook endpoint (whsec_…)" }),
   STRIPE_API_BASE: Type.Optional(Type.String({ pattern: "^https?://", description: "Stripe API base URL, e.g. a stripe-mock" })),
   STRIPE_METER_EVENT_NAME: Type.String({ default: "crosslogic_tokens", minLength: 1, description: "Billing meter event name for token usage" }),
@@ -18,6 +19,7 @@ const Env = Type.Object({
   RETENTION_INTERVAL_SECONDS: Int("How often the retention job runs", 3600, 60),
   USAGE_RETENTION_DAYS: Int("Usage records are kept this many days", 90, 1),
   AUDIT_RETENTION_DAYS: Int("Audit events are kept this many days", 365, 1),
+  LIMIT_NOTIFICATION_WINDOW_SECONDS: Int("At most one limit.threshold notification per tenant, key and limiter layer within this window", 3600, 1),
   WEBHOOK_MAX_ATTEMPTS: Int("Outgoing webhook attempts before dead-lettering", 8, 1),
   LOG_LEVEL: Type.Union([Type.Literal("error"), Type.Literal("warn"), Type.Literal("info"), Type.Literal("debug")], { default: "info" }),
 });

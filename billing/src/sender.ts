@@ -23,6 +23,8 @@ export interface SenderOptions extends TargetPolicy {
   ca?: string | Buffer;
   random?: () => number;
   now?: () => Date;
+  /** Called once per recorded attempt (metrics). */
+  onResult?: (result: "delivered" | "failed" | "dead_lettered") => void;
 }
 
 /** Resolves a webhook signing secret (the Tenant's secretRef, in namespace tenant-<name>). */
@@ -113,7 +115,7 @@ export function createSender(db: Database, resolveSecret: SecretResolver, log: L
     const ok = result.error === null;
     const dead = !ok && attemptNo >= maxAttempts;
     const next = new Date(now().getTime() + backoffMs(attemptNo, opts.baseDelayMs ?? 10_000, opts.capDelayMs ?? 3_600_000, opts.random));
-    await db.prisma.$transaction(async (tx) => {
+    const recorded = await db.prisma.$transaction(async (tx) => {
       // Fenced by lockedBy: if our lease expired and another sender took the row, record nothing.
       const updated = await tx.webhookDelivery.updateMany({
         where: { id: d.id, lockedBy: me, status: "pending" },
@@ -121,7 +123,7 @@ export function createSender(db: Database, resolveSecret: SecretResolver, log: L
           ? { status: "delivered", deliveredAt: now(), attempts: attemptNo, lockedUntil: null, lockedBy: null, lastError: null }
           : { status: dead ? "dead" : "pending", attempts: attemptNo, nextAttemptAt: next, lockedUntil: null, lockedBy: null, lastError: result.error },
       });
-      if (updated.count === 0) return;
+      if (updated.count === 0) return false;
       await tx.webhookAttempt.create({
         data: { deliveryId: d.id, tenant: d.tenant, attempt: attemptNo, startedAt: started, durationMs: now().getTime() - started.getTime(), statusCode: result.statusCode, error: result.error },
       });
@@ -131,7 +133,9 @@ export function createSender(db: Database, resolveSecret: SecretResolver, log: L
           skipDuplicates: true,
         });
       }
+      return true;
     });
+    if (recorded) opts.onResult?.(ok ? "delivered" : dead ? "dead_lettered" : "failed");
     const meta = { tenant: d.tenant, delivery: d.id, eventId: d.eventId, url: d.url, attempt: attemptNo, statusCode: result.statusCode };
     if (ok) log.info("Delivered webhook", meta);
     else if (dead) log.warn("Dead-lettered webhook", { ...meta, error: result.error });

@@ -7,7 +7,7 @@ export interface ErasureReport {
   /** Rows deleted per table. */
   erased: {
     usageRecords: number; auditEvents: number; billingAccounts: number; stripeEvents: number;
-    webhookDeliveries: number; webhookAttempts: number; usageReports: number;
+    webhookDeliveries: number; webhookAttempts: number; usageReports: number; limitNotifications: number;
   };
 }
 
@@ -28,6 +28,7 @@ export async function eraseTenant(db: Database, tenant: string, actor = "operato
       webhookDeliveries: (await tx.webhookDelivery.deleteMany({ where: { tenant } })).count,
       webhookAttempts: webhookAttempts.count,
       usageReports: (await tx.usageReport.deleteMany({ where: { tenant } })).count,
+      limitNotifications: (await tx.limitNotification.deleteMany({ where: { tenant } })).count,
     };
   }, { timeout: 120_000 });
   await createAuditStore(db).insertBatch([auditEvent("tenant_data_erased", { actor_id: actor, details: { tenant, erased } })]);

@@ -16,7 +16,7 @@ export interface RetentionReport {
   /** Whole day partitions of UsageRecord dropped. */
   droppedPartitions: string[];
   /** Rows deleted individually (the partition that straddles the cutoff, and the other tables). */
-  deleted: { usageRecords: number; webhookDeliveries: number; stripeEvents: number; auditEvents: number };
+  deleted: { usageRecords: number; webhookDeliveries: number; stripeEvents: number; auditEvents: number; limitNotifications: number };
   createdPartitions: string[];
 }
 
@@ -52,6 +52,8 @@ export async function runRetention(db: Database, now = new Date(), policy: Reten
   });
   const stripeEvents = await prisma.stripeEvent.deleteMany({ where: { receivedAt: { lt: deliveryCutoff } } });
   const auditEvents = await prisma.auditEvent.deleteMany({ where: { timestamp: { lt: auditCutoff } } });
+  // The record of a limit notification only matters within its window: kept as long as deliveries.
+  const limitNotifications = await prisma.limitNotification.deleteMany({ where: { eventAt: { lt: deliveryCutoff } } });
 
   const createdPartitions: string[] = [];
   for (let d = 0; d <= (policy.daysAhead ?? 3); d++) {
@@ -62,7 +64,7 @@ export async function runRetention(db: Database, now = new Date(), policy: Reten
   return {
     cutoff: { usage: usageCutoff.toISOString(), deliveries: deliveryCutoff.toISOString(), audit: auditCutoff.toISOString() },
     droppedPartitions,
-    deleted: { usageRecords: usageRecords.count, webhookDeliveries: webhookDeliveries.count, stripeEvents: stripeEvents.count, auditEvents: auditEvents.count },
+    deleted: { usageRecords: usageRecords.count, webhookDeliveries: webhookDeliveries.count, stripeEvents: stripeEvents.count, auditEvents: auditEvents.count, limitNotifications: limitNotifications.count },
     createdPartitions,
   };
 }

@@ -124,10 +124,11 @@ describe("outgoing webhooks", () => {
     const start = () => fork(path.join(here, "fixtures/sender-child.ts"), [tdb.url, path.join(tmp, "cert.pem"), SECRET, String(leaseMs)], { stdio: "ignore" });
     // Let a few deliveries complete, then hold every further request open and kill the sender while they hang.
     const first = start();
-    for (let i = 0; i < 200 && (await db.prisma.webhookDelivery.count({ where: { tenant: "t3", status: "delivered" } })) < 3; i++) await sleep(10);
+    // Generous bounds: the child needs a few seconds to start on a loaded machine.
+    for (let i = 0; i < 2000 && (await db.prisma.webhookDelivery.count({ where: { tenant: "t3", status: "delivered" } })) < 3; i++) await sleep(10);
     recv.hold(true);
     const ackedBefore = recv.acked.length;
-    for (let i = 0; i < 300 && recv.hits.filter((h) => h.path === "/hold").length <= ackedBefore; i++) await sleep(10);
+    for (let i = 0; i < 2000 && recv.hits.filter((h) => h.path === "/hold").length <= ackedBefore; i++) await sleep(10);
     const inFlight = recv.hits.filter((h) => h.path === "/hold").length - recv.acked.filter((id) => id.startsWith("ntf_kill_")).length;
     first.kill("SIGKILL");
     await new Promise((r) => first.once("exit", r));

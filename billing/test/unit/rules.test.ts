@@ -66,8 +66,14 @@ describe("webhook targets", () => {
 
 describe("billing configuration", () => {
   it("lists every problem at once", () => {
-    assert.throws(() => loadConfig({ STRIPE_WEBHOOK_SECRET: "nope", PORT: "x" }), (err: Error) =>
+    assert.throws(() => loadConfig({ STRIPE_WEBHOOK_SECRET: "nope", STRIPE_SECRET_KEY: "sk", PORT: "x" }), (err: Error) =>
       ["DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "PORT"].every((n) => err.message.includes(n)));
+  });
+  it("runs without STRIPE_SECRET_KEY (usage reporting off), never without the webhook secret", () => {
+    const c = loadConfig({ DATABASE_URL: "postgresql://x@127.0.0.1/db", STRIPE_WEBHOOK_SECRET: "whsec_1" });
+    assert.equal(c.STRIPE_SECRET_KEY, undefined);
+    assert.equal(c.LIMIT_NOTIFICATION_WINDOW_SECONDS, 3600);
+    assert.throws(() => loadConfig({ DATABASE_URL: "postgresql://x@127.0.0.1/db" }), /STRIPE_WEBHOOK_SECRET/);
   });
   it("applies defaults (90-day usage retention)", () => {
     const c = loadConfig({ DATABASE_URL: "postgresql://x@127.0.0.1/db", STRIPE_SECRET_KEY: "sk_test_123", STRIPE_WEBHOOK_SECRET: "whsec_1", BILLING_GRACE_PERIOD_SECONDS: "60" });

@@ -85,3 +85,19 @@ export type WebhookAttempt = Prisma.WebhookAttemptModel
  * the idempotency key the call uses, so a crash between the two repeats the same (deduplicated) call.
  */
 export type UsageReport = Prisma.UsageReportModel
+/**
+ * Model ProcessingCursor
+ * A reader's persisted position in a table another process appends to (e.g. billing's
+ * limit-threshold pass over AuditEvent). Row-locked while a pass runs, so concurrent billing
+ * replicas take turns. Ids are assigned before commit, so a lower id can become visible after a
+ * higher one: the position stops before a gap until the gap is older than the reader's gap
+ * timeout (a rolled-back or skipped-duplicate insert leaves a gap that never fills).
+ */
+export type ProcessingCursor = Prisma.ProcessingCursorModel
+/**
+ * Model LimitNotification
+ * One row per limit-threshold notification enqueued (`limit.threshold`), keyed by the audit
+ * event that caused it: the record that makes the pass idempotent and enforces "at most one
+ * notification per tenant, key and layer per window".
+ */
+export type LimitNotification = Prisma.LimitNotificationModel

@@ -70,11 +70,12 @@ describe("retention and tenant erasure", () => {
     const d = await db.prisma.webhookDelivery.create({ data: { tenant: victim, eventId: `n_${suffix}`, eventType: "key.created", url: "https://x.example/h", secretRef: {}, body: "{}" } });
     await db.prisma.webhookAttempt.create({ data: { deliveryId: d.id, tenant: victim, attempt: 1, startedAt: now, durationMs: 5, statusCode: 500 } });
     await db.prisma.usageReport.create({ data: { tenant: victim, periodStart: now, periodEnd: now, quantity: 5n, idempotencyKey: `k_${suffix}` } });
+    await db.prisma.limitNotification.create({ data: { tenant: victim, keyPrefix: "clsk_live_a4f5b2c8", layer: "key", auditEventId: BigInt(Date.now()), eventAt: now, notificationId: `ntf_${suffix}` } });
 
     const report = await eraseTenant(db, victim, "admin@crosslogic.ai");
     assert.deepEqual(report, {
       tenant: victim,
-      erased: { usageRecords: 2, auditEvents: 1, billingAccounts: 1, stripeEvents: 1, webhookDeliveries: 1, webhookAttempts: 1, usageReports: 1 },
+      erased: { usageRecords: 2, auditEvents: 1, billingAccounts: 1, stripeEvents: 1, webhookDeliveries: 1, webhookAttempts: 1, usageReports: 1, limitNotifications: 1 },
     });
     for (const [name, count] of Object.entries({
       usage: await db.prisma.usageRecord.count({ where: { tenant: victim } }),
@@ -89,6 +90,6 @@ describe("retention and tenant erasure", () => {
     assert.deepEqual(record_[0]!.details, { tenant: victim, erased: report.erased });
     assert.equal(record_[0]!.actor_id, "admin@crosslogic.ai");
     // A repeat request erases nothing and says so.
-    assert.deepEqual(Object.values((await eraseTenant(db, victim)).erased), [0, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(Object.values((await eraseTenant(db, victim)).erased), [0, 0, 0, 0, 0, 0, 0, 0]);
   });
 });

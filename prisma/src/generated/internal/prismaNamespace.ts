@@ -403,7 +403,9 @@ export const ModelName = {
   StripeEvent: 'StripeEvent',
   WebhookDelivery: 'WebhookDelivery',
   WebhookAttempt: 'WebhookAttempt',
-  UsageReport: 'UsageReport'
+  UsageReport: 'UsageReport',
+  ProcessingCursor: 'ProcessingCursor',
+  LimitNotification: 'LimitNotification'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -419,7 +421,7 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
     omit: GlobalOmitOptions
   }
   meta: {
-    modelProps: "usageRecord" | "auditEvent" | "billingAccount" | "stripeEvent" | "webhookDelivery" | "webhookAttempt" | "usageReport"
+    modelProps: "usageRecord" | "auditEvent" | "billingAccount" | "stripeEvent" | "webhookDelivery" | "webhookAttempt" | "usageReport" | "processingCursor" | "limitNotification"
     txIsolationLevel: TransactionIsolationLevel
   }
   model: {
@@ -941,6 +943,154 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
         }
       }
     }
+    ProcessingCursor: {
+      payload: Prisma.$ProcessingCursorPayload<ExtArgs>
+      fields: Prisma.ProcessingCursorFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.ProcessingCursorFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProcessingCursorPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.ProcessingCursorFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProcessingCursorPayload>
+        }
+        findFirst: {
+          args: Prisma.ProcessingCursorFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProcessingCursorPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.ProcessingCursorFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProcessingCursorPayload>
+        }
+        findMany: {
+          args: Prisma.ProcessingCursorFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProcessingCursorPayload>[]
+        }
+        create: {
+          args: Prisma.ProcessingCursorCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProcessingCursorPayload>
+        }
+        createMany: {
+          args: Prisma.ProcessingCursorCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.ProcessingCursorCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProcessingCursorPayload>[]
+        }
+        delete: {
+          args: Prisma.ProcessingCursorDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProcessingCursorPayload>
+        }
+        update: {
+          args: Prisma.ProcessingCursorUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProcessingCursorPayload>
+        }
+        deleteMany: {
+          args: Prisma.ProcessingCursorDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.ProcessingCursorUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.ProcessingCursorUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProcessingCursorPayload>[]
+        }
+        upsert: {
+          args: Prisma.ProcessingCursorUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProcessingCursorPayload>
+        }
+        aggregate: {
+          args: Prisma.ProcessingCursorAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateProcessingCursor>
+        }
+        groupBy: {
+          args: Prisma.ProcessingCursorGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ProcessingCursorGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.ProcessingCursorCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ProcessingCursorCountAggregateOutputType> | number
+        }
+      }
+    }
+    LimitNotification: {
+      payload: Prisma.$LimitNotificationPayload<ExtArgs>
+      fields: Prisma.LimitNotificationFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.LimitNotificationFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$LimitNotificationPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.LimitNotificationFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$LimitNotificationPayload>
+        }
+        findFirst: {
+          args: Prisma.LimitNotificationFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$LimitNotificationPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.LimitNotificationFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$LimitNotificationPayload>
+        }
+        findMany: {
+          args: Prisma.LimitNotificationFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$LimitNotificationPayload>[]
+        }
+        create: {
+          args: Prisma.LimitNotificationCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$LimitNotificationPayload>
+        }
+        createMany: {
+          args: Prisma.LimitNotificationCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.LimitNotificationCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$LimitNotificationPayload>[]
+        }
+        delete: {
+          args: Prisma.LimitNotificationDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$LimitNotificationPayload>
+        }
+        update: {
+          args: Prisma.LimitNotificationUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$LimitNotificationPayload>
+        }
+        deleteMany: {
+          args: Prisma.LimitNotificationDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.LimitNotificationUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.LimitNotificationUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$LimitNotificationPayload>[]
+        }
+        upsert: {
+          args: Prisma.LimitNotificationUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$LimitNotificationPayload>
+        }
+        aggregate: {
+          args: Prisma.LimitNotificationAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateLimitNotification>
+        }
+        groupBy: {
+          args: Prisma.LimitNotificationGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.LimitNotificationGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.LimitNotificationCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.LimitNotificationCountAggregateOutputType> | number
+        }
+      }
+    }
   }
 } & {
   other: {
@@ -1099,6 +1249,30 @@ export const UsageReportScalarFieldEnum = {
 } as const
 
 export type UsageReportScalarFieldEnum = (typeof UsageReportScalarFieldEnum)[keyof typeof UsageReportScalarFieldEnum]
+
+
+export const ProcessingCursorScalarFieldEnum = {
+  name: 'name',
+  position: 'position',
+  gapSince: 'gapSince',
+  updatedAt: 'updatedAt'
+} as const
+
+export type ProcessingCursorScalarFieldEnum = (typeof ProcessingCursorScalarFieldEnum)[keyof typeof ProcessingCursorScalarFieldEnum]
+
+
+export const LimitNotificationScalarFieldEnum = {
+  id: 'id',
+  tenant: 'tenant',
+  keyPrefix: 'keyPrefix',
+  layer: 'layer',
+  auditEventId: 'auditEventId',
+  eventAt: 'eventAt',
+  notificationId: 'notificationId',
+  createdAt: 'createdAt'
+} as const
+
+export type LimitNotificationScalarFieldEnum = (typeof LimitNotificationScalarFieldEnum)[keyof typeof LimitNotificationScalarFieldEnum]
 
 
 export const SortOrder = {
@@ -1395,6 +1569,8 @@ export type GlobalOmitConfig = {
   webhookDelivery?: Prisma.WebhookDeliveryOmit
   webhookAttempt?: Prisma.WebhookAttemptOmit
   usageReport?: Prisma.UsageReportOmit
+  processingCursor?: Prisma.ProcessingCursorOmit
+  limitNotification?: Prisma.LimitNotificationOmit
 }
 
 /* Types for Logging */

@@ -57,7 +57,9 @@ export const ModelName = {
   StripeEvent: 'StripeEvent',
   WebhookDelivery: 'WebhookDelivery',
   WebhookAttempt: 'WebhookAttempt',
-  UsageReport: 'UsageReport'
+  UsageReport: 'UsageReport',
+  ProcessingCursor: 'ProcessingCursor',
+  LimitNotification: 'LimitNotification'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -195,6 +197,30 @@ export const UsageReportScalarFieldEnum = {
 } as const
 
 export type UsageReportScalarFieldEnum = (typeof UsageReportScalarFieldEnum)[keyof typeof UsageReportScalarFieldEnum]
+
+
+export const ProcessingCursorScalarFieldEnum = {
+  name: 'name',
+  position: 'position',
+  gapSince: 'gapSince',
+  updatedAt: 'updatedAt'
+} as const
+
+export type ProcessingCursorScalarFieldEnum = (typeof ProcessingCursorScalarFieldEnum)[keyof typeof ProcessingCursorScalarFieldEnum]
+
+
+export const LimitNotificationScalarFieldEnum = {
+  id: 'id',
+  tenant: 'tenant',
+  keyPrefix: 'keyPrefix',
+  layer: 'layer',
+  auditEventId: 'auditEventId',
+  eventAt: 'eventAt',
+  notificationId: 'notificationId',
+  createdAt: 'createdAt'
+} as const
+
+export type LimitNotificationScalarFieldEnum = (typeof LimitNotificationScalarFieldEnum)[keyof typeof LimitNotificationScalarFieldEnum]
 
 
 export const SortOrder = {
