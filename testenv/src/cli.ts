@@ -38,6 +38,10 @@ function summary(env: LocalEnvironment): string {
       `  Operator        ${env.product.operatorUrl}/metrics`,
       `  Gateway         ${v.GATEWAY_URL}   (admin ${v.ADMIN_URL}, X-Admin-Token: $ADMIN_TOKEN from the variables file)`,
     );
+    if (v.BILLING_URL) {
+      lines.push(`  Billing         ${v.BILLING_URL}/stripe/webhook   (Stripe events signed with $STRIPE_WEBHOOK_SECRET; usage reporting ${
+        process.env.STRIPE_SECRET_KEY ? "on" : "off until STRIPE_SECRET_KEY is exported"})`);
+    }
   }
   lines.push(`  Variables       ${path.join(dir, "env")}   logs in ${path.join(dir, "logs")}/`, "");
   if (s) {

@@ -102,12 +102,16 @@ export async function startEnvironment(opts: EnvironmentOptions): Promise<LocalE
       product = await startProduct({
         kubeconfig, kubectl: vars.KUBECTL!, databaseUrl: postgres.url, redisUrl: redis.url, adminToken: vars.ADMIN_TOKEN!,
         systemNamespace: DEFAULT_SYSTEM_NAMESPACE, logDir, detached: opts.detached, log,
+        // Billing's usage reporting calls Stripe only when the developer exports STRIPE_SECRET_KEY.
+        stripeWebhookSecret: vars.STRIPE_WEBHOOK_SECRET!,
+        billingEnv: Object.fromEntries((["STRIPE_SECRET_KEY", "STRIPE_API_BASE"] as const).flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
       });
       started.push(product);
-      processes.push(product.operator, product.gateway);
+      processes.push(product.operator, product.gateway, ...(product.billing ? [product.billing] : []));
       ports.push(...product.ports);
       vars.GATEWAY_URL = product.gatewayUrl;
       vars.ADMIN_URL = product.adminUrl;
+      if (product.billingUrl) vars.BILLING_URL = product.billingUrl;
       log("applying the sample tenant (config/samples/quickstart.yaml) and waiting for its key…");
       sample = await applySamples({ kubeconfig, kubectl: vars.KUBECTL! }, vars.MODEL_URL!);
       const [key, gatewayUrl] = [sample.key, product.gatewayUrl];

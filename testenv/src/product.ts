@@ -1,7 +1,8 @@
 /**
  * The product on top of a running local environment: the CrossLogic CRDs applied, the database
  * migrated, and the operator and the gateway started as real processes (`node operator/src/main.ts`,
- * `node gateway/src/main.ts`), exactly as users run them outside a cluster. Used by `make dev`
+ * `node gateway/src/main.ts`), exactly as users run them outside a cluster; billing
+ * (`node billing/src/main.ts`) too when a Stripe webhook secret is given. Used by `make dev`
  * and by the full-system e2e suite.
  */
 import { execFile } from "node:child_process";
@@ -32,6 +33,10 @@ export interface ProductOptions {
   /** Extra variables for the gateway (e.g. TLS_CERT_DIR) and the operator (e.g. DEFAULT_ISSUER_NAME). */
   gatewayEnv?: Record<string, string>;
   operatorEnv?: Record<string, string>;
+  /** Start billing with its Stripe webhook endpoint verifying this secret (whsec_…); no billing when unset. */
+  stripeWebhookSecret?: string;
+  /** Extra variables for billing (e.g. STRIPE_SECRET_KEY: usage reporting is off without it). */
+  billingEnv?: Record<string, string>;
   log?: (msg: string) => void;
 }
 
@@ -42,6 +47,9 @@ export interface Product {
   readonly operatorUrl: string;
   readonly operator: ManagedProcess;
   readonly gateway: ManagedProcess;
+  /** Billing (Stripe webhooks on POST /stripe/webhook, /healthz /readyz /metrics), when started. */
+  readonly billingUrl?: string;
+  readonly billing?: ManagedProcess;
   readonly ports: number[];
   stop(): Promise<void>;
 }
@@ -127,7 +135,24 @@ export async function startProduct(opts: ProductOptions): Promise<Product> {
     await waitUntilReady(gateway, () => ok(`${adminUrl}/readyz`), 60_000);
     const gatewayUrl = `${opts.gatewayEnv?.TLS_CERT_DIR ? "https" : "http"}://127.0.0.1:${port}`;
     log(`  ${gatewayUrl} (admin ${adminUrl})`);
-    return { gatewayUrl, adminUrl, operatorUrl, operator, gateway, ports: [operatorPort, port, adminPort], stop };
+    const ports = [operatorPort, port, adminPort];
+    if (!opts.stripeWebhookSecret) return { gatewayUrl, adminUrl, operatorUrl, operator, gateway, ports, stop };
+
+    log("starting billing…");
+    const billingPort = await freePort();
+    const billing = startProcess({
+      name: "billing", command: process.execPath, args: [path.join(repoRoot, "billing/src/main.ts")],
+      logFile: path.join(opts.logDir, "billing.log"), detached: opts.detached,
+      env: {
+        ...base, HOST: "127.0.0.1", PORT: String(billingPort), DATABASE_URL: opts.databaseUrl, KUBECONFIG: opts.kubeconfig,
+        STRIPE_WEBHOOK_SECRET: opts.stripeWebhookSecret, ...opts.billingEnv,
+      },
+    });
+    started.push(billing);
+    const billingUrl = `http://127.0.0.1:${billingPort}`;
+    await waitUntilReady(billing, () => ok(`${billingUrl}/readyz`), 60_000);
+    log(`  ${billingUrl} (Stripe webhooks at /stripe/webhook; usage reporting ${opts.billingEnv?.STRIPE_SECRET_KEY ? "on" : "off: STRIPE_SECRET_KEY not set"})`);
+    return { gatewayUrl, adminUrl, operatorUrl, operator, gateway, billingUrl, billing, ports: [...ports, billingPort], stop };
   } catch (err) {
     await stop();
     throw err;

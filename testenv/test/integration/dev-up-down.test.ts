@@ -6,6 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, it } from "node:test";
+import Stripe from "stripe";
 import { isListening } from "../../src/ports.ts";
 import { isAlive } from "../../src/process.ts";
 
@@ -20,7 +21,7 @@ describe("dev-up / dev-down", () => {
     let state: { processes: { name: string; pid: number }[]; ports: number[] } | undefined;
     try {
       const env = Object.fromEntries(fs.readFileSync(path.join(dir, "env"), "utf8").trim().split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2)));
-      for (const k of ["KUBECONFIG", "DATABASE_URL", "REDIS_URL", "MODEL_URL", "ADMIN_TOKEN", "STRIPE_WEBHOOK_SECRET", "GATEWAY_URL", "ADMIN_URL"]) assert.ok(env[k], `${k} in .dev/env`);
+      for (const k of ["KUBECONFIG", "DATABASE_URL", "REDIS_URL", "MODEL_URL", "ADMIN_TOKEN", "STRIPE_WEBHOOK_SECRET", "GATEWAY_URL", "ADMIN_URL", "BILLING_URL"]) assert.ok(env[k], `${k} in .dev/env`);
       assert.equal(env.KUBECONFIG, path.join(dir, "kubeconfig"));
       assert.ok(fs.readdirSync(path.join(dir, "logs")).includes("kube-apiserver.log"));
       const { stdout } = await run(env.KUBECTL!, ["get", "--raw", "/readyz"], { env: { ...process.env, KUBECONFIG: env.KUBECONFIG } });
@@ -50,8 +51,25 @@ describe("dev-up / dev-down", () => {
         usage = ((await res.json()) as { data: unknown[] }).data;
       }
       assert.equal(usage.length, 2, "the curl and the SDK call are in the usage records");
+      // Billing (BILLING_URL, in the summary too) accepts a Stripe test event signed by Stripe's own
+      // library with STRIPE_WEBHOOK_SECRET from .dev/env, and refuses the same event unsigned.
+      assert.ok(up.stdout.includes(env.BILLING_URL!), `billing in the summary:\n${up.stdout}`);
+      const payload = JSON.stringify({
+        id: `evt_devup_${Date.now()}`, object: "event", type: "invoice.paid", created: Math.floor(Date.now() / 1000), livemode: false,
+        data: { object: { id: "in_devup", object: "invoice", customer: "cus_devup_unknown" } },
+      });
+      const signature = new Stripe("sk_test_unused").webhooks.generateTestHeaderString({ payload, secret: env.STRIPE_WEBHOOK_SECRET! });
+      const post = (headers: Record<string, string>) => fetch(`${env.BILLING_URL}/stripe/webhook`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: payload });
+      const signed = await post({ "stripe-signature": signature });
+      assert.equal(signed.status, 200);
+      assert.deepEqual(await signed.json(), { received: true, status: "ignored" }, "accepted (no tenant has that customer)");
+      const unsigned = await post({});
+      assert.equal(unsigned.status, 400);
+      const forged = await post({ "stripe-signature": new Stripe("sk_test_unused").webhooks.generateTestHeaderString({ payload, secret: "whsec_not_the_secret" }) });
+      assert.equal(forged.status, 400);
+      assert.equal((await fetch(`${env.BILLING_URL}/readyz`)).status, 200);
       state = JSON.parse(fs.readFileSync(path.join(dir, "state.json"), "utf8"));
-      assert.ok(state!.processes.some((p) => p.name === "operator") && state!.processes.some((p) => p.name === "gateway"));
+      for (const name of ["operator", "gateway", "billing"]) assert.ok(state!.processes.some((p) => p.name === name), `${name} in state.json`);
       // A second `up` is idempotent: it reports the running environment instead of starting another.
       const again = await run(process.execPath, [cli, "up", "--dir", dir]);
       assert.match(again.stderr, /already up/);
