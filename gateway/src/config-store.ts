@@ -6,7 +6,14 @@
  * request keeps the objects it resolved, so in-flight requests never see a half-applied change.
  */
 import { createHash } from "node:crypto";
-import { keyEnvForTier, validateGatewayConfig, type GatewayConfig, type GatewayKeyEntry, type GatewayRoute } from "@crosslogic/crds";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { KeyEntry, keyEnvForTier, validateGatewayConfig, type GatewayConfig, type GatewayKeyEntry, type GatewayRoute } from "@crosslogic/crds";
+import { parseOnWorker } from "./config-worker.ts";
+
+const checkKey = TypeCompiler.Compile(KeyEntry);
+const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
+/** Documents larger than this are parsed on a worker and indexed in chunks (applyLarge). */
+export const LARGE_DOCUMENT_BYTES = 1024 * 1024;
 
 export interface EnvironmentView {
   readonly source: string;
@@ -100,31 +107,109 @@ export class ConfigStore {
     this.#versions.set(source, v);
     if (digest) this.#digests.set(source, digest);
     else if (previous && JSON.stringify(previous.doc) === JSON.stringify(cfg)) return { ok: true, changed: false };
-    const view: EnvironmentView = {
+    const view = this.#view(source, cfg, id);
+    this.#unindex(previous);
+    this.#envs.set(source, view);
+    const limits = new Map<string, GatewayKeyEntry["limits"]>();
+    const models = new Map<string, ReadonlySet<string>>();
+    for (const k of cfg.keys) this.#keys.set(k.hash, this.#keyView(k, view, limits, models));
+    this.#afterApply(view, v);
+    return { ok: true, changed: true };
+  }
+
+  /**
+   * Applies a large document without stalling the event loop: hashed and parsed on a worker,
+   * validated and indexed in chunks of keys (one per macrotask) into a new index that replaces
+   * the current one in one step. Callers serialise applies (the server's queue does).
+   */
+  async applyLarge(source: string, buf: Buffer, version?: string): Promise<ApplyResult> {
+    let v: bigint;
+    if (version !== undefined && /^\d{1,30}$/.test(version)) {
+      v = BigInt(version);
+      const had = this.#versions.get(source);
+      if (had !== undefined && v <= had) return { ok: true, changed: false };
+    } else v = this.#maxVersion + 1n;
+    let digest = "";
+    let skeleton: GatewayConfig | undefined;
+    const keys: GatewayKeyEntry[] = [];
+    const next = new Map<string, KeyView>();
+    const limits = new Map<string, GatewayKeyEntry["limits"]>();
+    const models = new Map<string, ReadonlySet<string>>();
+    let view: EnvironmentView | undefined;
+    for await (const m of parseOnWorker(buf)) {
+      if (m.type === "digest") {
+        digest = m.digest;
+        if (this.#envs.has(source) && this.#digests.get(source) === digest) return { ok: true, changed: false };
+      } else if (m.type === "error") return { ok: false, errors: m.errors };
+      else if (m.type === "skeleton") {
+        const r = validateGatewayConfig(m.doc);
+        if (!r.ok) return r;
+        skeleton = r.value;
+        const id = `${skeleton.environment.namespace}/${skeleton.environment.name}`;
+        for (const other of this.#envs.values()) {
+          if (other.source !== source && other.id === id) return { ok: false, errors: [`/environment: ${id} is already defined by ${other.source}`] };
+        }
+        view = this.#view(source, skeleton, id);
+        // The other documents' keys carry over to the new index (in chunks).
+        let n = 0;
+        for (const [hash, kv] of this.#keys) {
+          if (kv.env.source !== source) next.set(hash, kv);
+          if (++n % 10_000 === 0) await yieldTurn();
+        }
+      } else if (m.type === "keys") {
+        for (let i = 0; i < m.keys.length; i++) {
+          const k = m.keys[i];
+          if (!checkKey.Check(k)) {
+            const e = [...checkKey.Errors(k)][0];
+            return { ok: false, errors: [`/keys/${keys.length}${e?.path ?? ""}: ${e?.message ?? "invalid"}`] };
+          }
+          keys.push(k);
+          next.set(k.hash, this.#keyView(k, view!, limits, models));
+        }
+        await yieldTurn();
+      }
+    }
+    if (!skeleton || !view) return { ok: false, errors: ["/: document incomplete"] };
+    skeleton.keys = keys;
+    // Swap in one step.
+    const previous = this.#envs.get(source);
+    if (v > this.#maxVersion) this.#maxVersion = v;
+    this.#versions.set(source, v);
+    this.#digests.set(source, digest);
+    if (previous) for (const h of previous.hostnames) if (this.#hosts.get(h) === previous) this.#hosts.delete(h);
+    this.#keys = next;
+    this.#envs.set(source, view);
+    this.#afterApply(view, v);
+    return { ok: true, changed: true };
+  }
+
+  #view(source: string, cfg: GatewayConfig, id: string): EnvironmentView {
+    return {
       source, doc: cfg, id,
       routes: new Map(cfg.routes.map((r) => [r.model, r])),
       origins: new Set(cfg.environment.cors.allowedOrigins),
       hostnames: new Set(cfg.environment.hostnames.map((h) => h.toLowerCase())),
       keyEnv: keyEnvForTier(cfg.environment.tier),
     };
-    this.#unindex(previous);
-    this.#envs.set(source, view);
-    // Identical limits and model lists are shared (100,000 keys mostly repeat a few of each).
-    const limits = new Map<string, GatewayKeyEntry["limits"]>();
-    const models = new Map<string, ReadonlySet<string>>();
-    for (const k of cfg.keys) {
-      const l = k.limits;
-      const lid = `${l.requestsPerMinute}/${l.tokensPerMinute}/${l.concurrency}`;
-      const shared = limits.get(lid);
-      if (shared) k.limits = shared; else limits.set(lid, l);
-      let m: ReadonlySet<string> | undefined;
-      if (k.models) {
-        const mid = k.models.join("\u0000");
-        m = models.get(mid);
-        if (!m) models.set(mid, (m = new Set(k.models)));
-      }
-      this.#keys.set(k.hash, { entry: k, env: view, expiresAtMs: k.expiresAt ? Date.parse(k.expiresAt) : Number.POSITIVE_INFINITY, models: m });
+  }
+
+  /** The index entry of a key; identical limits and model lists are shared (100,000 keys mostly repeat a few of each). */
+  #keyView(k: GatewayKeyEntry, env: EnvironmentView, limits: Map<string, GatewayKeyEntry["limits"]>, models: Map<string, ReadonlySet<string>>): KeyView {
+    const l = k.limits;
+    const lid = `${l.requestsPerMinute}/${l.tokensPerMinute}/${l.concurrency}`;
+    const shared = limits.get(lid);
+    if (shared) k.limits = shared; else limits.set(lid, l);
+    let m: ReadonlySet<string> | undefined;
+    if (k.models) {
+      const mid = k.models.join("\u0000");
+      m = models.get(mid);
+      if (!m) models.set(mid, (m = new Set(k.models)));
     }
+    return { entry: k, env, expiresAtMs: k.expiresAt ? Date.parse(k.expiresAt) : Number.POSITIVE_INFINITY, models: m };
+  }
+
+  #afterApply(view: EnvironmentView, v: bigint): void {
+    const cfg = view.doc;
     for (const h of view.hostnames) this.#hosts.set(h, view);
     // A broadcast suspension is lifted only by a document strictly newer than everything seen when
     // it arrived (a stale or replayed document never undoes it), and not before the hold time.
@@ -132,7 +217,6 @@ export class ConfigStore {
     if (sus) sus.liftedAt = cfg.tenant.suspended ? undefined : v > sus.seen ? sus.liftedAt ?? this.#now() : sus.liftedAt;
     for (const hash of this.#revoked.keys()) if (!this.#keys.has(hash) && this.#revoked.get(hash)! < Date.now() - REVOCATION_MEMORY_MS) this.#revoked.delete(hash);
     this.#changed();
-    return { ok: true, changed: true };
   }
 
   remove(source: string): boolean {

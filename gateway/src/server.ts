@@ -12,7 +12,7 @@ import { createApp } from "./app.ts";
 import { AuditLog, createLogger, type AuditStoreLike } from "./audit.ts";
 import { ClientAddress } from "./client-ip.ts";
 import type { Config } from "./config.ts";
-import { ConfigStore } from "./config-store.ts";
+import { ConfigStore, LARGE_DOCUMENT_BYTES, type ApplyResult } from "./config-store.ts";
 import { Limiter } from "./limits/limiter.ts";
 import { MemoryUsageSink, UsageMeter, type UsageSink } from "./metering.ts";
 import { createMetrics } from "./metrics.ts";
@@ -82,26 +82,36 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     });
   });
 
-  const applyDocument = (source: string, text: string, version: string | undefined) => {
-    const r = store.apply(source, text, version);
+  const report = (source: string, r: ApplyResult) => {
     if (r.ok) { metrics.configReloads.labels("applied").inc(); if (r.changed) logger.info("Applied gateway config", { source, keys: store.keyCount }); }
     else { metrics.configReloads.labels("rejected").inc(); logger.error("Rejected gateway config; keeping the last good one", { source, errors: r.errors }); }
   };
+  const applyDocument = (source: string, text: string | Buffer, version: string | undefined) => {
+    report(source, store.apply(source, typeof text === "string" ? text : text.toString("utf8"), version));
+  };
   // After start, documents are applied one per macrotask (a burst of Secret events or files never
-  // holds the event loop in one piece); a newer event for the same source replaces a queued one.
+  // holds the event loop in one piece), large ones on a worker in chunks (store.applyLarge); a
+  // newer event for the same source replaces a queued one.
   let started = false;
-  const queue = new Map<string, { text: string; version: string | undefined } | null>();
+  type Item = { text: string | Buffer; version: string | undefined } | null;
+  const queue = new Map<string, Item>();
   let draining = false;
   const drain = () => {
     const next = queue.entries().next();
     if (next.done) { draining = false; return; }
     const [source, item] = next.value;
     queue.delete(source);
+    if (item && (typeof item.text !== "string" || item.text.length > LARGE_DOCUMENT_BYTES)) {
+      const buf = typeof item.text === "string" ? Buffer.from(item.text) : item.text;
+      store.applyLarge(source, buf, item.version).then((r) => report(source, r), (e: unknown) => report(source, { ok: false, errors: [String((e as Error)?.message ?? e)] }))
+        .finally(() => setImmediate(drain));
+      return;
+    }
     if (item) applyDocument(source, item.text, item.version);
     else if (store.remove(source)) logger.info("Removed gateway config", { source });
     setImmediate(drain);
   };
-  const enqueue = (source: string, item: { text: string; version: string | undefined } | null) => {
+  const enqueue = (source: string, item: Item) => {
     queue.delete(source);
     queue.set(source, item);
     if (!draining) { draining = true; setImmediate(drain); }

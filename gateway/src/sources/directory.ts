@@ -3,15 +3,17 @@
  * Re-read on change (fs.watch, plus a poll as a safety net on filesystems without events). The
  * first scan is synchronous (the gateway starts with its keys loaded); later scans read one file
  * per callback, so a directory of large documents never holds the event loop in one piece. Only a
- * digest of each file is remembered, not its text.
+ * digest of each file is remembered, not its text; a file larger than LARGE_DOCUMENT_BYTES is
+ * handed over as bytes (the store parses it on a worker) and recognised by its size and mtime.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { LARGE_DOCUMENT_BYTES } from "../config-store.ts";
 
 export interface ConfigSink {
   /** `version`: the Secret's resourceVersion (orders documents; stale ones are ignored). */
-  document(source: string, text: string, version?: string): void;
+  document(source: string, text: string | Buffer, version?: string): void;
   rejected(source: string, errors: string[]): void;
   removed(source: string): void;
   error(msg: string): void;
@@ -58,9 +60,20 @@ export function watchDirectory(dir: string, sink: ConfigSink, pollMs = 2000): ()
         const present = new Set(current.map((n) => `file/${n}`));
         for (const n of current) {
           if (stopped) return;
-          let text: string;
-          try { text = await fs.promises.readFile(path.join(dir, n), "utf8"); } catch { continue; }
-          consider(`file/${n}`, text);
+          const source = `file/${n}`;
+          const file = path.join(dir, n);
+          try {
+            const st = await fs.promises.stat(file);
+            if (st.size > LARGE_DOCUMENT_BYTES) {
+              const mark = `${st.size}:${st.mtimeMs}`;
+              if (seen.get(source) === mark) continue;
+              const buf = await fs.promises.readFile(file);
+              seen.set(source, mark);
+              sink.document(source, buf);
+              continue;
+            }
+            consider(source, await fs.promises.readFile(file, "utf8"));
+          } catch { continue; }
         }
         removeMissing(present);
       } while (again && !stopped);

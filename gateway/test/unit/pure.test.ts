@@ -143,6 +143,25 @@ describe("config store", () => {
     s.remove("two");
     assert.equal(s.key(b.entry.hash), undefined);
   });
+  it("applies a large document parsed on a worker, swapping the whole index at once", async () => {
+    const s = new ConfigStore();
+    const small = makeKey();
+    s.apply("small", makeDoc({ keys: [small] }));
+    const many = Array.from({ length: 3000 }, () => makeKey());
+    const doc = makeDoc({ keys: many });
+    const r = await s.applyLarge("big", Buffer.from(JSON.stringify(doc)));
+    assert.deepEqual(r, { ok: true, changed: true });
+    assert.equal(s.keyCount, 3001);
+    assert.ok(authenticate(s, `Bearer ${many[2999]!.key}`, undefined, true).ok);
+    assert.ok(authenticate(s, `Bearer ${small.key}`, undefined, true).ok, "other documents' keys carried over");
+    assert.deepEqual(await s.applyLarge("big", Buffer.from(JSON.stringify(doc))), { ok: true, changed: false }, "same bytes: unchanged");
+    const bad = { ...doc, keys: [...doc.keys.slice(1), { ...doc.keys[0]!, hash: "nope" }] };
+    const rejected = await s.applyLarge("big", Buffer.from(JSON.stringify(bad)));
+    assert.equal(rejected.ok, false);
+    assert.match((rejected as { errors: string[] }).errors[0]!, /^\/keys\/2999\/hash/);
+    assert.ok(authenticate(s, `Bearer ${many[0]!.key}`, undefined, true).ok, "the last good document stays");
+    assert.equal((await s.applyLarge("big", Buffer.from("{ nope"))).ok, false);
+  });
   it("refuses a second document for the same environment", () => {
     const s = new ConfigStore();
     const doc = makeDoc();
