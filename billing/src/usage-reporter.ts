@@ -30,7 +30,8 @@ export interface ReportSummary {
  * once: the period's row (unique per tenant and period) is written before the call with a
  * deterministic idempotency key, the same key is the Stripe request's Idempotency-Key and the meter
  * event's `identifier`, and the row is marked reported only after Stripe accepted it. A crash at any
- * point repeats only the same deduplicated call.
+ * point repeats only the same deduplicated call. Replicas: each report is sent while its row is
+ * locked (FOR UPDATE SKIP LOCKED), so two billing processes never both call Stripe for one period.
  */
 export function createUsageReporter(db: Database, stripe: Stripe, log: Logger, opts: ReporterOptions) {
   const now = opts.now ?? (() => new Date());
@@ -46,32 +47,47 @@ export function createUsageReporter(db: Database, stripe: Stripe, log: Logger, o
       const periodStart = new Date(start), periodEnd = new Date(start + opts.periodMs);
       const agg = await db.prisma.usageRecord.aggregate({ where: { tenant, createdAt: { gte: periodStart, lt: periodEnd } }, _sum: { totalTokens: true } });
       const quantity = BigInt(agg._sum.totalTokens ?? 0);
-      await db.prisma.usageReport.createMany({
+      const planned = await db.prisma.usageReport.createMany({
         data: [{ tenant, periodStart, periodEnd, quantity, idempotencyKey: idempotencyKey(tenant, periodStart), status: quantity > 0n ? "pending" : "empty" }],
         skipDuplicates: true,
       });
-      if (quantity === 0n) summary.skippedEmpty++;
+      if (quantity === 0n && planned.count > 0) summary.skippedEmpty++;
     }
     const pending = await db.prisma.usageReport.findMany({ where: { tenant, status: { in: ["pending", "failed"] } }, orderBy: { periodStart: "asc" }, take: 1000 });
-    for (const r of pending) {
-      try {
-        const event = await stripe.billing.meterEvents.create({
-          event_name: opts.meterEventName,
-          identifier: r.idempotencyKey,
-          // Inside the period, so Stripe bills it to the right invoice.
-          timestamp: Math.floor((r.periodEnd.getTime() - 1000) / 1000),
-          payload: { stripe_customer_id: customer, value: r.quantity.toString() },
-        }, { idempotencyKey: r.idempotencyKey });
-        await opts.afterStripeCall?.(r.idempotencyKey);
-        await db.prisma.usageReport.update({ where: { id: r.id }, data: { status: "reported", reportedAt: now(), stripeRef: event.identifier, lastError: null } });
-        summary.reported++;
-        log.info("Reported metered usage to Stripe", { tenant, periodStart: r.periodStart.toISOString(), quantity: r.quantity.toString() });
-      } catch (err) {
-        if ((err as { crash?: boolean }).crash) throw err;
-        summary.failed++;
-        await db.prisma.usageReport.update({ where: { id: r.id }, data: { status: "failed", lastError: (err as Error).message } });
-        log.warn("Reporting metered usage to Stripe failed; will retry", { tenant, periodStart: r.periodStart.toISOString(), error: (err as Error).message });
-      }
+    for (const candidate of pending) {
+      // One replica per report: the row stays locked from the call until it is marked, and a
+      // replica that finds it locked (or already reported) skips it.
+      await db.prisma.$transaction(async (tx) => {
+        const [r] = await tx.$queryRaw<typeof pending>`
+          select * from "UsageReport" where id = ${candidate.id} and status in ('pending', 'failed') for update skip locked`;
+        if (!r) return;
+        await reportOne(tx, r, customer, summary);
+      }, { timeout: 120_000, maxWait: 30_000 });
+    }
+  }
+
+  type Tx = Parameters<Parameters<Database["prisma"]["$transaction"]>[0]>[0];
+  type Report = Awaited<ReturnType<Database["prisma"]["usageReport"]["findMany"]>>[number];
+
+  async function reportOne(tx: Tx, r: Report, customer: string, summary: ReportSummary): Promise<void> {
+    const meta = { tenant: r.tenant, periodStart: r.periodStart.toISOString() };
+    try {
+      const event = await stripe.billing.meterEvents.create({
+        event_name: opts.meterEventName,
+        identifier: r.idempotencyKey,
+        // Inside the period, so Stripe bills it to the right invoice.
+        timestamp: Math.floor((r.periodEnd.getTime() - 1000) / 1000),
+        payload: { stripe_customer_id: customer, value: r.quantity.toString() },
+      }, { idempotencyKey: r.idempotencyKey });
+      await opts.afterStripeCall?.(r.idempotencyKey);
+      await tx.usageReport.update({ where: { id: r.id }, data: { status: "reported", reportedAt: now(), stripeRef: event.identifier, lastError: null } });
+      summary.reported++;
+      log.info("Reported metered usage to Stripe", { ...meta, quantity: r.quantity.toString() });
+    } catch (err) {
+      if ((err as { crash?: boolean }).crash) throw err;
+      summary.failed++;
+      await tx.usageReport.update({ where: { id: r.id }, data: { status: "failed", lastError: (err as Error).message } });
+      log.warn("Reporting metered usage to Stripe failed; will retry", { ...meta, error: (err as Error).message });
     }
   }
 

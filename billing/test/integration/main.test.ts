@@ -1,7 +1,7 @@
 /**
  * The billing process as deployed: `node prisma/src/cli.ts migrate` (what `make migrate` runs), then
- * `node billing/src/main.ts` with its environment; it serves signed Stripe webhooks and stops
- * cleanly on SIGTERM.
+ * `node billing/src/main.ts` with its environment (no STRIPE_SECRET_KEY: usage reporting off, said
+ * once in the log); it serves signed Stripe webhooks, /readyz and /metrics, and stops cleanly on SIGTERM.
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
@@ -37,7 +37,7 @@ it("migrates, starts, answers Stripe, and stops on SIGTERM", async () => {
   const secret = "whsec_main_test";
   const child = spawn(process.execPath, ["billing/src/main.ts"], {
     cwd: root, stdio: ["ignore", "pipe", "pipe"],
-    env: { PATH: process.env.PATH, PORT: String(port), DATABASE_URL: tdb.url, STRIPE_SECRET_KEY: "sk_test_123", STRIPE_WEBHOOK_SECRET: secret,
+    env: { PATH: process.env.PATH, PORT: String(port), DATABASE_URL: tdb.url, STRIPE_WEBHOOK_SECRET: secret,
       STRIPE_API_BASE: "http://127.0.0.1:9", KUBECONFIG: env.KUBECONFIG, BILLING_GRACE_PERIOD_SECONDS: "60", LOG_LEVEL: "warn" },
   });
   let logs = "";
@@ -57,6 +57,17 @@ it("migrates, starts, answers Stripe, and stops on SIGTERM", async () => {
     assert.deepEqual(await res.json(), { received: true, status: "ignored" }, logs);
     const unsigned = await fetch(`http://127.0.0.1:${port}/stripe/webhook`, { method: "POST", body });
     assert.equal(unsigned.status, 400);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.deepEqual([ready.status, await ready.json()], [200, { ok: true }]);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const line of [
+      'crosslogic_billing_stripe_webhooks_total{status="ignored"} 1',
+      'crosslogic_billing_stripe_webhooks_total{status="missing_signature"} 1',
+      'crosslogic_billing_outbox_depth{status="pending"} 0',
+      'crosslogic_billing_notifications_total{result="dead_lettered"} 0',
+      'crosslogic_billing_usage_reports_total{result="reported"} 0',
+    ]) assert.ok(metrics.split("\n").includes(line), `${line} in /metrics`);
+    assert.equal(logs.split("\n").filter((l) => l.includes("Usage reporting to Stripe disabled")).length, 1, logs);
   } finally {
     child.kill("SIGTERM");
   }
