@@ -86,6 +86,8 @@ export async function startOperator(config: Readonly<Config>, deps: OperatorDeps
       networkPolicies: mk<Obj>(Types.networkPolicy, { labelSelector: managed }),
       roles: mk<Obj>(Types.role, { labelSelector: managed }),
       roleBindings: mk<Obj>(Types.roleBinding, { labelSelector: managed }),
+      clusterRoles: mk<Obj>(Types.clusterRole, { labelSelector: managed }),
+      clusterRoleBindings: mk<Obj>(Types.clusterRoleBinding, { labelSelector: managed }),
       certificates: mk<Obj>(Types.certificate, { labelSelector: managed, optional: true }),
       secrets: mk<Obj>(Types.secret, { labelSelector: managed }),
       services: mk<Obj>(Types.service),
@@ -180,8 +182,8 @@ async function openDatabase(url: string, log: Logger, metrics: Metrics, now: () 
 /** Maps every watched object to the primary objects whose desired state depends on it. */
 function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, audit: AuditSink, synced: () => boolean, memory: Context["statusMemory"]): void {
   const forget = (o: KubeObject) => { if (o.metadata.uid) memory.delete(o.metadata.uid); };
-  const envsOfTenant = (tenant: string) => inf.environments.list().filter((e) => e.metadata.namespace === tenantNamespace(tenant));
-  const keysOfEnv = (ns: string, env: string) => inf.apiKeys.list().filter((k) => k.metadata.namespace === ns && k.spec.environment === env);
+  const envsOfTenant = (tenant: string) => inf.environments.listIn(tenantNamespace(tenant));
+  const keysOfEnv = (ns: string, env: string) => inf.apiKeys.listIn(ns).filter((k) => k.spec.environment === env);
   const specChanged = (ev: InformerEvent<KubeObject>) => ev.type !== "update" || ev.obj.metadata.generation !== ev.old.metadata.generation || ev.obj.metadata.deletionTimestamp !== ev.old.metadata.deletionTimestamp;
 
   inf.tenants.on((ev) => {
@@ -210,6 +212,8 @@ function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, 
   inf.namespaces.on(toTenantOrEnv);
   inf.roles.on(toTenantOrEnv);
   inf.roleBindings.on(toTenantOrEnv);
+  inf.clusterRoles.on(toTenantOrEnv);
+  inf.clusterRoleBindings.on(toTenantOrEnv);
   inf.networkPolicies.on((ev) => {
     toTenantOrEnv(ev);
     // A pool's shared default-deny policy: every environment using that pool re-applies it.

@@ -28,6 +28,8 @@ export interface Informers {
   networkPolicies: Informer<Obj>;
   roles: Informer<Obj>;
   roleBindings: Informer<Obj>;
+  clusterRoles: Informer<Obj>;
+  clusterRoleBindings: Informer<Obj>;
   certificates: Informer<Obj>;
   secrets: Informer<Obj>;
   services: Informer<Obj>;

@@ -40,6 +40,8 @@ export class Informer<T extends KubeObject> {
   readonly type: ResourceType;
   #client: KubeClient;
   #store = new Map<string, T>();
+  /** The same objects by namespace: controllers look up one namespace's objects without scanning all. */
+  #byNamespace = new Map<string, Map<string, T>>();
   #handlers: Array<(ev: InformerEvent<T>) => void> = [];
   #opts: InformerOptions;
   #log: Logger;
@@ -69,6 +71,28 @@ export class Informer<T extends KubeObject> {
 
   list(): T[] {
     return [...this.#store.values()];
+  }
+
+  /** The cached objects of one namespace. */
+  listIn(namespace: string): T[] {
+    const m = this.#byNamespace.get(namespace);
+    return m ? [...m.values()] : [];
+  }
+
+  #put(key: string, obj: T): void {
+    this.#store.set(key, obj);
+    const ns = obj.metadata.namespace ?? "";
+    let m = this.#byNamespace.get(ns);
+    if (!m) this.#byNamespace.set(ns, (m = new Map()));
+    m.set(key, obj);
+  }
+
+  #remove(key: string, obj: T): void {
+    this.#store.delete(key);
+    const ns = obj.metadata.namespace ?? "";
+    const m = this.#byNamespace.get(ns);
+    m?.delete(key);
+    if (m?.size === 0) this.#byNamespace.delete(ns);
   }
 
   get synced(): boolean {
@@ -113,10 +137,10 @@ export class Informer<T extends KubeObject> {
       rv = page.metadata.resourceVersion;
     } while (cont);
     // Deliver the difference against the cache as events: a relist after 410 loses nothing.
-    for (const [key, old] of this.#store) if (!items.has(key)) { this.#store.delete(key); this.#emit({ type: "delete", obj: old }); }
+    for (const [key, old] of this.#store) if (!items.has(key)) { this.#remove(key, old); this.#emit({ type: "delete", obj: old }); }
     for (const [key, obj] of items) {
       const old = this.#store.get(key);
-      this.#store.set(key, obj);
+      this.#put(key, obj);
       if (!old) this.#emit({ type: "add", obj });
       else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.#emit({ type: "update", obj, old });
     }
@@ -157,10 +181,10 @@ export class Informer<T extends KubeObject> {
           const key = objectKey(obj);
           const old = this.#store.get(key);
           if (ev.type === "DELETED") {
-            this.#store.delete(key);
+            if (old) this.#remove(key, old);
             this.#emit({ type: "delete", obj: old ?? obj });
           } else {
-            this.#store.set(key, obj);
+            this.#put(key, obj);
             this.#emit(old ? { type: "update", obj, old } : { type: "add", obj });
           }
         }, (watchTimeout + 30) * 1000);

@@ -92,6 +92,15 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     assert.equal(await can(`rob-${id}`, "get", "secrets"), "no");
     assert.equal(await can(`rob-${id}`, "list", "apikeys.crosslogic.ai"), "yes");
     assert.equal(await can(`rob-${id}`, "create", "apikeys.crosslogic.ai"), "no");
+    // Members see their own (cluster-scoped) Tenant, and no other.
+    const canCluster = async (user: string, verb: string, res: string) => (await k.run(["auth", "can-i", verb, res, `--as=${user}`])).stdout.trim();
+    assert.equal(await canCluster(`rob-${id}`, "get", `tenants.crosslogic.ai/${tenant}`), "yes");
+    assert.equal(await canCluster(`dev-${id}`, "get", `tenants.crosslogic.ai/${tenant}`), "yes");
+    assert.equal(await canCluster(`rob-${id}`, "get", "tenants.crosslogic.ai/someone-else"), "no");
+    assert.equal(await canCluster(`alice-${id}`, "list", "tenants.crosslogic.ai"), "no");
+    assert.equal(await canCluster(`alice-${id}`, "update", `tenants.crosslogic.ai/${tenant}`), "no");
+    const viewer = await get(["clusterrolebinding", `crosslogic-tenant-${tenant}-viewer`]);
+    assert.equal(viewer.metadata.ownerReferences?.[0]?.uid, t.metadata.uid);
   });
 
   it("Environment: ECDSA P-256 Certificate ≤ 90 days, gateway-only policies in the pool namespace, valid gateway config", async () => {
@@ -263,5 +272,7 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     await waitFor("tenant namespace deleting", async () => (await get(["namespace", ns])).metadata.deletionTimestamp !== undefined);
     await waitFor("tenant gone", async () => !(await exists(["tenant", tenant])));
     assert.equal(op.audit("tenant_deleted").length, 1);
+    assert.ok(!(await exists(["clusterrole", `crosslogic-tenant-${tenant}-viewer`])), "viewer ClusterRole deleted");
+    assert.ok(!(await exists(["clusterrolebinding", `crosslogic-tenant-${tenant}-viewer`])), "viewer ClusterRoleBinding deleted");
   });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { API_VERSION, generateApiKey, hashApiKey, validateGatewayConfig, withDefaults, type ApiKey, type ApiKeySpec, type Environment, type EnvironmentSpec, type Tenant, type TenantSpec } from "@crosslogic/crds";
-import { desiredTenantChildren, roleRules } from "../../src/controllers/tenant/desired.ts";
+import { desiredTenantChildren, desiredTenantViewer, roleRules } from "../../src/controllers/tenant/desired.ts";
 import { tenantStatus } from "../../src/controllers/tenant/status.ts";
 import { desiredBackendPolicies, desiredCertificate, keyEntries, renderGatewayConfig } from "../../src/controllers/environment/desired.ts";
 import { environmentStatus } from "../../src/controllers/environment/status.ts";
@@ -26,6 +26,14 @@ describe("Tenant desired state", () => {
     const devBinding = namespaced.find((c) => c.kind === "RoleBinding" && c.metadata.name === "crosslogic-developer")!;
     assert.deepEqual(devBinding.subjects, [{ kind: "ServiceAccount", name: "ci", namespace: "tenant-acme" }]);
     assert.equal("subjects" in namespaced.find((c) => c.kind === "RoleBinding" && c.metadata.name === "crosslogic-read-only")!, false, "empty subjects left out");
+  });
+  it("every member may get this one Tenant by name, and nothing else cluster-wide", () => {
+    const [role, binding] = desiredTenantViewer(tenant({ members: [{ kind: "User", name: "alice", role: "read-only" }, { kind: "ServiceAccount", name: "ci", role: "developer" }] }));
+    assert.deepEqual(role!.rules, [{ apiGroups: ["crosslogic.ai"], resources: ["tenants"], resourceNames: ["acme"], verbs: ["get"] }]);
+    assert.deepEqual(binding!.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role!.metadata.name });
+    assert.deepEqual(binding!.subjects, [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "alice" }, { kind: "ServiceAccount", name: "ci", namespace: "tenant-acme" }]);
+    assert.equal(role!.metadata.ownerReferences?.[0]?.uid, "t-uid");
+    assert.equal("subjects" in desiredTenantViewer(tenant())[1]!, false);
   });
   for (const [role, seesSecrets] of [["admin", true], ["developer", true], ["read-only", false]] as const) {
     it(`${role} ${seesSecrets ? "can" : "cannot"} read Secrets`, () => {

@@ -22,7 +22,7 @@ export function environmentController(ctx: Context) {
   async function cleanUp(env: KubeObject, tenant: string): Promise<void> {
     const sel = environmentLabels(tenant, env.metadata.name);
     for (const p of inf.networkPolicies.list().filter((o) => labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.networkPolicy, p.metadata.namespace, p.metadata.name);
-    for (const c of inf.certificates.list().filter((o) => o.metadata.namespace === env.metadata.namespace && labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.certificate, c.metadata.namespace, c.metadata.name);
+    for (const c of inf.certificates.listIn(env.metadata.namespace!).filter((o) => labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.certificate, c.metadata.namespace, c.metadata.name);
     await deleteIfExists(ctx, NAME, Types.secret, config.systemNamespace, gatewayConfigSecretName(env.metadata.namespace!, env.metadata.name));
     await removeFinalizer(ctx, NAME, Types.environment, env);
   }
@@ -58,8 +58,8 @@ export function environmentController(ctx: Context) {
       const ready = observed?.status?.conditions?.find((c) => c.type === "Ready");
       certificate = { name: cert.metadata.name, issued: ready?.status === "True", ...(ready?.message ? { message: ready.message } : {}) };
     }
-    for (const c of inf.certificates.list()) {
-      if (c.metadata.namespace === ns && labelsMatch(c, labels) && c.metadata.name !== cert?.metadata.name) await deleteIfExists(ctx, NAME, Types.certificate, ns, c.metadata.name);
+    for (const c of inf.certificates.listIn(ns)) {
+      if (labelsMatch(c, labels) && c.metadata.name !== cert?.metadata.name) await deleteIfExists(ctx, NAME, Types.certificate, ns, c.metadata.name);
     }
 
     // NetworkPolicies in the node-pool namespaces (cross-namespace: labels + finalizer).
@@ -80,8 +80,8 @@ export function environmentController(ctx: Context) {
     let gatewayConfig: EnvironmentObservation["gatewayConfig"];
     let requeueAfterMs: number | undefined;
     {
-      const keys = inf.apiKeys.list()
-        .filter((k) => k.metadata.namespace === ns && k.spec.environment === env.metadata.name)
+      const keys = inf.apiKeys.listIn(ns)
+        .filter((k) => k.spec.environment === env.metadata.name)
         .map((apiKey) => ({ apiKey: apiKey as ApiKey, material: readKeyMaterial(inf.secrets.get(`${ns}/${apiKeySecretName(apiKey.metadata.name)}`) as SecretLike | undefined) }));
       const entries = keyEntries(env, tenant, keys, now);
       const doc = renderGatewayConfig(env, tenant, entries);

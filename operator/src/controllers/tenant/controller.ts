@@ -3,7 +3,7 @@ import { FieldManagers, Labels, MANAGED_BY, tenantNamespace, type Tenant } from 
 import { Types } from "../../kube/types.ts";
 import type { KubeObject } from "../../kube/informer.ts";
 import { applyIfChanged, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
-import { desiredTenantChildren, tenantLabels, type ChildObject } from "./desired.ts";
+import { desiredTenantChildren, desiredTenantViewer, tenantLabels, type ChildObject } from "./desired.ts";
 import { tenantStatus } from "./status.ts";
 import { tenantNotifications } from "../../persistence/notifications.ts";
 
@@ -21,11 +21,14 @@ export function tenantController(ctx: Context) {
     const name = tenant.metadata.name;
     const sel = { [Labels.managedBy]: MANAGED_BY, [Labels.tenant]: name };
     // Cross-namespace and cluster-scoped children, found by label (owner references cannot reach them).
-    for (const s of inf.secrets.list().filter((o) => o.metadata.namespace === ctx.config.systemNamespace && labelsMatch(o, sel))) {
+    for (const s of inf.secrets.listIn(ctx.config.systemNamespace).filter((o) => labelsMatch(o, sel))) {
       await deleteIfExists(ctx, NAME, Types.secret, s.metadata.namespace, s.metadata.name);
     }
     for (const p of inf.networkPolicies.list().filter((o) => o.metadata.namespace !== tenantNamespace(name) && labelsMatch(o, sel))) {
       await deleteIfExists(ctx, NAME, Types.networkPolicy, p.metadata.namespace, p.metadata.name);
+    }
+    for (const [t, informer] of [[Types.clusterRoleBinding, inf.clusterRoleBindings], [Types.clusterRole, inf.clusterRoles]] as const) {
+      for (const o of informer.list().filter((x) => labelsMatch(x, sel))) await deleteIfExists(ctx, NAME, t, undefined, o.metadata.name);
     }
     for (const ns of inf.namespaces.list().filter((o) => labelsMatch(o, sel) && !o.metadata.deletionTimestamp)) {
       await deleteIfExists(ctx, NAME, Types.namespace, undefined, ns.metadata.name);
@@ -60,12 +63,16 @@ export function tenantController(ctx: Context) {
       const informer = t === Types.networkPolicy ? inf.networkPolicies : t === Types.role ? inf.roles : inf.roleBindings;
       await applyIfChanged(ctx, NAME, FM, t, child, informer.get(`${child.metadata.namespace}/${child.metadata.name}`), tenant);
     }
+    for (const child of desiredTenantViewer(tenant)) {
+      const [t, informer] = child.kind === "ClusterRole" ? [Types.clusterRole, inf.clusterRoles] : [Types.clusterRoleBinding, inf.clusterRoleBindings];
+      await applyIfChanged(ctx, NAME, FM, t, child, informer.get(child.metadata.name), tenant);
+    }
     // Prune children of this tenant (not of its environments) that are no longer desired.
     const wanted = new Set(namespaced.map((c) => `${c.kind}/${c.metadata.name}`));
     const ownLabels = tenantLabels(tenant.metadata.name);
     for (const [t, informer] of [[Types.networkPolicy, inf.networkPolicies], [Types.role, inf.roles], [Types.roleBinding, inf.roleBindings]] as const) {
-      for (const o of informer.list()) {
-        if (o.metadata.namespace !== namespace.metadata.name || !labelsMatch(o, ownLabels) || o.metadata.labels?.[Labels.environment]) continue;
+      for (const o of informer.listIn(namespace.metadata.name)) {
+        if (!labelsMatch(o, ownLabels) || o.metadata.labels?.[Labels.environment]) continue;
         if (!wanted.has(`${t.kind}/${o.metadata.name}`)) await deleteIfExists(ctx, NAME, t, o.metadata.namespace, o.metadata.name);
       }
     }

@@ -56,6 +56,31 @@ export function roleRules(role: TenantMember["role"]) {
   }
 }
 
+/** Name of the ClusterRole (and its binding) that lets a tenant's members read their own Tenant. */
+export const tenantViewerName = (tenant: string): string => `crosslogic-tenant-${tenant}-viewer`;
+
+/**
+ * A Tenant is cluster-scoped, so no Role in its namespace can show it: every member gets `get` on
+ * this one Tenant by name (resourceNames), nothing else cluster-wide.
+ */
+export function desiredTenantViewer(tenant: Tenant): ChildObject[] {
+  const name = tenant.metadata.name;
+  const meta = { name: tenantViewerName(name), labels: tenantLabels(name), ownerReferences: [ownerRef({ kind: "Tenant", metadata: tenant.metadata })] };
+  const subjects = (tenant.spec.members ?? []).map((m) => subject(m, tenantNamespace(name)));
+  return [
+    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: meta, rules: [{ apiGroups: ["crosslogic.ai"], resources: ["tenants"], resourceNames: [name], verbs: ["get"] }] },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: meta,
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: meta.name },
+      ...(subjects.length ? { subjects } : {}),
+    },
+  ];
+}
+
+const subject = (m: TenantMember, ns: string) => m.kind === "ServiceAccount"
+  ? { kind: "ServiceAccount", name: m.name, namespace: m.namespace ?? ns }
+  : { kind: m.kind, apiGroup: "rbac.authorization.k8s.io", name: m.name };
+
 export function desiredTenantChildren(tenant: Tenant): { namespace: ChildObject; namespaced: ChildObject[] } {
   const name = tenant.metadata.name;
   const ns = tenantNamespace(name);
@@ -76,9 +101,7 @@ export function desiredTenantChildren(tenant: Tenant): { namespace: ChildObject;
   const members = tenant.spec.members ?? [];
   const rbac = (["admin", "developer", "read-only"] as const).flatMap((role): ChildObject[] => {
     const roleName = TenantRoleNames[role];
-    const subjects = members.filter((m) => m.role === role).map((m) => m.kind === "ServiceAccount"
-      ? { kind: "ServiceAccount", name: m.name, namespace: m.namespace ?? ns }
-      : { kind: m.kind, apiGroup: "rbac.authorization.k8s.io", name: m.name });
+    const subjects = members.filter((m) => m.role === role).map((m) => subject(m, ns));
     return [
       { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: meta(roleName), rules: roleRules(role) },
       {
