@@ -15,7 +15,7 @@ INTEGRATION_TESTS := '*/test/integration/**/*.test.ts'
 E2E_TESTS := 'e2e/**/*.test.ts'
 NODE_TEST := $(NODE) --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000
 
-.PHONY: help deps control-plane dev dev-up dev-down test test-unit test-integration test-e2e lint typecheck check bench bench-gateway bench-safety
+.PHONY: help deps control-plane dev dev-up dev-down test test-unit test-integration test-e2e lint typecheck check bench bench-gateway bench-safety bench-operator
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -102,7 +102,10 @@ doctor: ## Deployment checklist against a running system (default: make dev-up's
 	@if [ -f $(DEV_DIR)/env ]; then set -a; . ./$(DEV_DIR)/env; set +a; fi; \
 	  $(NODE) scripts/doctor.ts $${GATEWAY_URL:+--gateway $$GATEWAY_URL} $${ADMIN_URL:+--admin-url $$ADMIN_URL} $(ARGS)
 
-bench: bench-gateway bench-safety ## Benchmarks; results under bench/results/
+bench: bench-gateway bench-safety bench-operator ## Benchmarks; results under bench/results/
+
+bench-operator: deps ## Control plane (TARGETS.md): 1,000 Tenants/3,000 Environments/10,000 ApiKeys to Ready, gateway create/revoke latencies, steady-state writes; ARGS="--tenants N"; bench/results/operator-scale.json
+	@$(NODE) bench/operator/scale.ts $(ARGS)
 
 bench-safety: deps ## Content-screening throughput; bench/results/safety.json
 	@$(NODE) bench/safety.bench.ts
