@@ -114,3 +114,4 @@ bench-gateway: deps ## Gateway vs direct, nginx, raw node:http, bare Express and
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light; }
 	@[ -d bench/gateway/portkey/node_modules/@portkey-ai/gateway ] || flock /tmp/crosslogic-npm.lock npm install --prefix bench/gateway/portkey --no-audit --no-fund --workspaces=false
 	@$(NODE) bench/gateway/run.ts --seconds $${BENCH_SECONDS:-8}
+	@$(NODE) bench/gateway/keys.ts

@@ -54,7 +54,7 @@ async function waitFor(url: string, init: { method?: string; headers?: Record<st
 }
 
 function stop(p: ChildProcess): Promise<void> {
-  return new Promise((r) => { if (p.exitCode !== null) return r(); p.once("exit", () => r()); p.kill("SIGTERM"); const t = setTimeout(() => p.kill("SIGKILL"), 5000); p.once("exit", () => clearTimeout(t)); });
+  return new Promise((r) => { if (p.exitCode !== null || p.signalCode !== null) return r(); p.once("exit", () => r()); p.kill("SIGTERM"); const t = setTimeout(() => p.kill("SIGKILL"), 5000); p.once("exit", () => clearTimeout(t)); });
 }
 
 interface WrkResult { requests: number; duration_us: number; errors: Record<string, number>; latency_us: { p50: number; p90: number; p99: number; mean: number } }
@@ -184,9 +184,17 @@ async function main(): Promise<void> {
   };
   const out = path.join(root, "bench/results");
   fs.mkdirSync(out, { recursive: true });
+  // The previous run's figures, side by side in the summary (before/after of a change).
+  let previous: { date: string; ratios: typeof summary.ratios; sse?: Record<string, number> } | undefined;
+  try {
+    const p = JSON.parse(fs.readFileSync(path.join(out, "gateway.json"), "utf8")) as { date: string; ratios: typeof summary.ratios; results: Record<string, { sse?: Record<string, number> }> };
+    previous = { date: p.date, ratios: p.ratios, sse: p.results["crosslogic-gateway"]?.sse };
+  } catch { /* first run */ }
+  (summary as Record<string, unknown>).previous = previous;
   fs.writeFileSync(path.join(out, "gateway.json"), JSON.stringify(summary, null, 2) + "\n");
   const rows = Object.entries(results).map(([n, r]) => `| ${n} | ${r.rps} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.p50_1c_ms.toFixed(3)} | ${r.p99_1c_ms.toFixed(3)} | ${r.errors} |`);
   const s = (g as Record<string, unknown>).sse as Record<string, number> | undefined;
+  const pv = previous;
   fs.writeFileSync(path.join(out, "gateway.md"), `# Gateway benchmark (${summary.date})
 
 ${summary.pinning}; ${SECONDS} s per throughput run (64 connections), 1-connection latency runs; non-streaming chat completions.
@@ -196,14 +204,14 @@ The gateway runs with full enforcement (auth, 4-layer limits + client address, t
 |---|---|---|---|---|---|---|
 ${rows.join("\n")}
 
-| figure | measured | target |
-|---|---|---|
-| throughput vs Portkey | ${summary.ratios.vs_portkey ?? "n/a"}× | ≥ 5× |
-| throughput vs bare Express+undici | ${summary.ratios.vs_bare_express}× | ≥ 0.9× |
-| throughput vs raw node:http+undici | ${summary.ratios.vs_raw_node}× | ≥ 0.5× |
-| added latency at 1 connection | p50 ${summary.ratios.added_p50_ms_1c} ms, p99 ${summary.ratios.added_p99_ms_1c} ms | p50 ≤ 0.3 ms, p99 ≤ 1 ms |
-| SSE added time to first token | ${s ? `${s.added_ttft_ms} ms` : "n/a"} | ≤ 1 ms |
-| SSE concurrent streams | ${s ? `${s.streams} streams, ${s.bad_streams} lost/merged/out of order` : "n/a"} | 512, 0 |
+| figure | measured | previous run (${pv?.date ?? "n/a"}) | target |
+|---|---|---|---|
+| throughput vs Portkey | ${summary.ratios.vs_portkey ?? "n/a"}× | ${pv?.ratios.vs_portkey ?? "n/a"}× | ≥ 5× |
+| throughput vs bare Express+undici | ${summary.ratios.vs_bare_express}× | ${pv?.ratios.vs_bare_express ?? "n/a"}× | ≥ 0.9× |
+| throughput vs raw node:http+undici | ${summary.ratios.vs_raw_node}× | ${pv?.ratios.vs_raw_node ?? "n/a"}× | ≥ 0.5× |
+| added latency at 1 connection | p50 ${summary.ratios.added_p50_ms_1c} ms, p99 ${summary.ratios.added_p99_ms_1c} ms | p50 ${pv?.ratios.added_p50_ms_1c ?? "n/a"} ms, p99 ${pv?.ratios.added_p99_ms_1c ?? "n/a"} ms | p50 ≤ 0.3 ms, p99 ≤ 1 ms |
+| SSE added time to first token | ${s ? `${s.added_ttft_ms} ms` : "n/a"} | ${pv?.sse ? `${pv.sse.added_ttft_ms} ms` : "n/a"} | ≤ 1 ms |
+| SSE concurrent streams | ${s ? `${s.streams} streams, ${s.bad_streams} lost/merged/out of order` : "n/a"} | ${pv?.sse ? `${pv.sse.streams}, ${pv.sse.bad_streams}` : "n/a"} | 512, 0 |
 `);
   log(`wrote bench/results/gateway.json and gateway.md`);
 }
