@@ -27,11 +27,12 @@ local function admitOne(KEYS, ARGV)
   local window, blockMs = tonumber(ARGV[16]), tonumber(ARGV[20])
   local EXP = math.max(120000, window, blockMs) + 60000
 
+  -- Only the layers with a limit are read (a layer without one costs nothing).
   local G, T, E, K
-  if not forced then G = redis.call('HMGET', KEYS[1], 't', 'ts', 'x') end
+  if not forced and tonumber(ARGV[3]) > 0 then G = redis.call('HMGET', KEYS[1], 't', 'ts', 'x') end
   if keyed then
-    T = redis.call('HMGET', KEYS[2], 't', 'ts', 'x', 'kt', 'kts')
-    E = redis.call('HMGET', KEYS[3], 't', 'ts', 'x', 'kt', 'kts')
+    if tonumber(ARGV[4]) > 0 or tonumber(ARGV[9]) > 0 then T = redis.call('HMGET', KEYS[2], 't', 'ts', 'x', 'kt', 'kts') end
+    if tonumber(ARGV[5]) > 0 or tonumber(ARGV[10]) > 0 then E = redis.call('HMGET', KEYS[3], 't', 'ts', 'x', 'kt', 'kts') end
     K = redis.call('HMGET', KEYS[4], 't', 'ts', 'x', 'kt', 'kts', 'b', 'v', 'vw', 'cx')
   end
   local A = redis.call('HMGET', KEYS[6], 't', 'ts', 'x', 'gt', 'gts', 'b', 'v', 'vw')
