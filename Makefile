@@ -15,7 +15,7 @@ INTEGRATION_TESTS := '*/test/integration/**/*.test.ts'
 E2E_TESTS := 'e2e/**/*.test.ts'
 NODE_TEST := $(NODE) --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000
 
-.PHONY: help deps control-plane dev dev-up dev-down test test-unit test-integration test-e2e lint typecheck check bench bench-gateway bench-safety bench-operator
+.PHONY: help deps control-plane dev dev-up dev-down test test-unit test-integration test-e2e lint typecheck check bench bench-gateway bench-safety audit bench-operator
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ test-unit: deps ## Unit tests (no services)
 
 test-integration: deps ## Integration tests against a throwaway local API server, PostgreSQL and Redis
 	@$(TESTENV) exec -- $(NODE_TEST) $(INTEGRATION_TESTS)
+
+audit: deps ## Supply chain: fail on npm dependencies with known critical vulnerabilities (says so when the advisory database is unreachable)
+	@$(NODE) scripts/audit-deps.ts --level $${AUDIT_LEVEL:-critical}
 
 test-e2e: deps ## End-to-end suites: the whole product through kubectl, curl and the openai SDK
 	@$(TESTENV) exec -- $(NODE_TEST) $(E2E_TESTS)
