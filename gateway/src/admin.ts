@@ -8,6 +8,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import { AuditActions, type AuditAction, type AuditEvent, type UsageRecord } from "@crosslogic/crds";
 import type { AuditLog } from "./audit.ts";
 import { normalise } from "./client-ip.ts";
+import { Errors, type ErrorCode } from "./errors.ts";
 import { setSecurityHeaders } from "./headers.ts";
 import type { Metrics } from "./metrics.ts";
 import { openApiJson } from "./openapi.ts";
@@ -44,7 +45,11 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
-  app.use((_req, res, next) => { res.locals.id = `req_${randomUUID().replaceAll("-", "")}`; res.setHeader("X-Request-Id", res.locals.id as string); setSecurityHeaders(res); next(); });
+  app.use((req, res, next) => {
+    res.locals.id = `req_${randomUUID().replaceAll("-", "")}`; res.setHeader("X-Request-Id", res.locals.id as string); setSecurityHeaders(res);
+    if (req.headers.host === undefined && req.httpVersion === "1.1") return void res.status(400).json(err("malformed_request", "A Host header is required.", res));
+    next();
+  });
 
   app.get("/healthz", (_req, res) => { res.json({ status: "ok" }); });
   app.get("/readyz", (_req, res) => { const ok = deps.ready(); res.status(ok ? 200 : 503).json({ status: ok ? "ready" : "not ready" }); });
@@ -58,7 +63,7 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       request_id: res.locals.id as string, actor_id: "admin-token", ip_address: normalise(req.socket.remoteAddress ?? ""),
       details: { method: req.method, path: req.path.slice(0, 200) },
     });
-    if (!ok) return void res.status(401).json(err("invalid_admin_token", "Invalid or missing X-Admin-Token.", res));
+    if (!ok) return void res.status(401).json(err("invalid_admin_token", undefined, res));
     next();
   });
 
@@ -72,7 +77,7 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       const records = await deps.usage.query({ tenant: q.tenant, ...opt("environment", q.environment), ...opt("keyPrefix", q.keyPrefix), ...opt("from", q.from), ...opt("to", q.to), ...opt("limit", q.limit) });
       res.json({ object: "list", data: records });
     } catch {
-      res.status(503).json(err("usage_store_unavailable", "The usage store is unavailable.", res));
+      res.status(503).json(err("usage_store_unavailable", undefined, res));
     }
   });
 
@@ -86,12 +91,12 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     try {
       res.json({ object: "list", data: await deps.auditStore.query({ ...opt("tenant", q.tenant), ...opt("action", q.action), ...opt("from", q.from), ...opt("to", q.to), ...opt("limit", q.limit) }) });
     } catch {
-      res.status(503).json(err("audit_store_unavailable", "The audit store is unavailable.", res));
+      res.status(503).json(err("audit_store_unavailable", undefined, res));
     }
   });
 
-  app.use((_req, res) => { res.status(404).json(err("not_found", "Unknown endpoint.", res)); });
-  app.use((_e: unknown, _req: Request, res: Response, _next: NextFunction) => { res.status(500).json(err("internal_error", "The request failed.", res)); });
+  app.use((_req, res) => { res.status(404).json(err("not_found", undefined, res)); });
+  app.use((_e: unknown, _req: Request, res: Response, _next: NextFunction) => { res.status(500).json(err("internal_error", undefined, res)); });
   return app;
 }
 
@@ -99,9 +104,17 @@ function opt<K extends string, V>(k: K, v: V | undefined): Partial<Record<K, V>>
   return v === undefined ? {} : ({ [k]: v } as Record<K, V>);
 }
 
-function err(code: string, message: string, res: Response) {
-  return { error: { message, type: "invalid_request_error", param: null, code, request_id: res.locals.id as string } };
+/** The catalog's body for `code` (its type and message; `message` replaces the catalog message when given). */
+function err(code: ErrorCode, message: string | undefined, res: Response) {
+  const e = Errors[code];
+  return { error: { message: message ?? e.message, type: e.type, param: null, code, request_id: res.locals.id as string } };
 }
+
+/** Kubernetes object names (DNS-1123 subdomain), the only form tenants and environment names take. */
+const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+/** Control characters (C0, DEL, C1): never valid in any admin query value (PostgreSQL also refuses NUL). */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 interface AdminQuery { tenant?: string; environment?: string; keyPrefix?: string; action?: AuditAction; from?: Date; to?: Date; limit?: number }
 
@@ -111,12 +124,20 @@ export function parseQuery(raw: Record<string, unknown>): AdminQuery | { error: 
     const v = raw[name];
     if (v === undefined) return undefined;
     if (typeof v !== "string" || v.length === 0 || v.length > max) throw new Error(`${name} must be a string of 1..${max} characters.`);
+    if (CONTROL.test(v) || !v.isWellFormed()) throw new Error(`${name} must not contain control characters or invalid Unicode.`);
     return v;
   };
   try {
     const q: AdminQuery = {};
-    const tenant = s("tenant", 253); if (tenant) q.tenant = tenant;
-    const environment = s("environment", 507); if (environment) q.environment = environment;
+    const tenant = s("tenant", 253);
+    if (tenant) { if (!NAME.test(tenant)) throw new Error("tenant must be a Kubernetes object name."); q.tenant = tenant; }
+    const environment = s("environment", 507);
+    if (environment) {
+      // `namespace/name` (the gateway's environment id) or a bare name.
+      const parts = environment.split("/");
+      if (parts.length > 2 || !parts.every((p) => NAME.test(p))) throw new Error("environment must be namespace/name or name (Kubernetes object names).");
+      q.environment = environment;
+    }
     const keyPrefix = s("keyPrefix", 18);
     if (keyPrefix) { if (!PREFIX.test(keyPrefix)) throw new Error("keyPrefix must look like clsk_live_1234abcd."); q.keyPrefix = keyPrefix; }
     const action = s("action", 64);

@@ -8,7 +8,7 @@
  * written with a single `writeHead`. Everything a request needs is in memory except the single
  * Redis admission call (and one settle call after the response, not awaited); no database here.
  */
-import { randomFillSync } from "node:crypto";
+import { createHash, randomFillSync } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type winston from "winston";
 import type { UsageRecord } from "@crosslogic/crds";
@@ -25,6 +25,7 @@ import type { UsageMeter } from "./metering.ts";
 import type { Metrics } from "./metrics.ts";
 import { endpoints, firstViolation, MAX_BODY_BYTES, type Endpoint } from "./openapi.ts";
 import { forward, injectIncludeUsage } from "./proxy.ts";
+import { describeUnknown } from "./redact.ts";
 import type { Backends } from "./upstream.ts";
 
 export interface AppSettings {
@@ -217,7 +218,8 @@ export function createApp(deps: GatewayDeps): RequestHandler {
     ctx.size += c.length;
     if (ctx.size > MAX_BODY_BYTES) {
       bodyDone(this);
-      this.pause();
+      ctx.chunks = [];
+      discardRest(this);
       fail(this, resOf(this), ctx, new GatewayError("payload_too_large"));
       return;
     }
@@ -247,6 +249,8 @@ export function createApp(deps: GatewayDeps): RequestHandler {
       const origin = req.headers.origin;
       if (hostEnv) cors(ctx, origin, hostEnv.origins);
       if (deps.shuttingDown?.()) { ctx.h.push("Connection", "close"); return fail(req, res, ctx, new GatewayError("shutting_down")); }
+      // HTTP/1.1 requires Host (RFC 9112 §3.2); the listener leaves the check here so the answer is the catalog's.
+      if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) return fail(req, res, ctx, new GatewayError("malformed_request", "A Host header is required."));
       const url = req.url ?? "/";
       const q = url.indexOf("?");
       const endpoint = endpoints.get(q === -1 ? url : url.slice(0, q));
@@ -263,7 +267,7 @@ export function createApp(deps: GatewayDeps): RequestHandler {
       if (endpoint.method !== "POST") return afterBody(req, res, ctx);
       if (!isJsonContentType(req.headers["content-type"])) return fail(req, res, ctx, new GatewayError("unsupported_media_type"));
       const declared = req.headers["content-length"];
-      if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) return fail(req, res, ctx, new GatewayError("payload_too_large"));
+      if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) { discardRest(req); return fail(req, res, ctx, new GatewayError("payload_too_large")); }
       (req as Req)[CTX] = ctx;
       ctx.res = res;
       req.on("data", onData);
@@ -300,7 +304,7 @@ export function createApp(deps: GatewayDeps): RequestHandler {
         audit.write("auth_failed", {
           request_id: ctx.id, actor_id: result.prefix, ip_address: ctx.ip,
           tenant_id: result.ok ? result.key.env.doc.tenant.name : result.key?.env.doc.tenant.name ?? null,
-          details: { reason: failure, endpoint: endpoint.path, ...(failure === "model_not_allowed" ? { model } : {}) },
+          details: { reason: failure, endpoint: endpoint.path, ...(failure === "model_not_allowed" ? modelDetail(result.ok ? result.key.env : undefined, model) : {}) },
         });
         return fail(req, res, ctx, new GatewayError(externalCode[failure]));
       }
@@ -388,7 +392,7 @@ export function createApp(deps: GatewayDeps): RequestHandler {
       s.prompt.inc(usage.promptTokens);
       s.completion.inc(usage.completionTokens);
     }
-    if (outcome.failure && outcome.failure !== "client_abort") logger.warn("Upstream request failed", { request_id: ctx.id, backend: route.model, failure: outcome.failure, status: outcome.status });
+    if (outcome.failure && outcome.failure !== "client_abort") logger.warn("Upstream request failed", { request_id: ctx.id, backend: route.model, failure: outcome.failure, status: outcome.status, ...(outcome.upstreamStatus ? { upstream_status: outcome.upstreamStatus } : {}) });
     if (outcome.headersSent) observe(ctx, outcome.status);
     else if (!res.headersSent && !res.destroyed) {
       fail(req, res, ctx, new GatewayError(outcome.status === 504 ? "upstream_timeout" : outcome.status === 503 ? "no_backend" : "upstream_error"));
@@ -396,6 +400,40 @@ export function createApp(deps: GatewayDeps): RequestHandler {
   }
 
   return handle;
+}
+
+/** Bytes and time a refused (413) request body is still read and discarded before the connection is cut. */
+const DRAIN_MAX_BYTES = 32 * 1024 * 1024;
+const DRAIN_MS = 10_000;
+
+/**
+ * After a 413: keep reading the rest of the request body and discard it (bounded: DRAIN_MAX_BYTES,
+ * DRAIN_MS), and close the connection with a lingering half-close. Node ends a `Connection: close`
+ * exchange with `socket.destroySoon()` — FIN, then destroy once written — and closing a socket with
+ * unread request bytes makes the kernel send a reset, which discards the 413 the client has not read
+ * yet. Here the write side is ended after the response (FIN) while the read side keeps draining; the
+ * socket is destroyed once the body is complete (nothing unread: a clean close) or the bound is hit.
+ */
+function discardRest(req: IncomingMessage): void {
+  if (req.complete) return;
+  const sock = req.socket as IncomingMessage["socket"] & { destroySoon?: () => void };
+  let left = DRAIN_MAX_BYTES;
+  const cut = () => sock.destroy();
+  const timer = setTimeout(cut, DRAIN_MS);
+  timer.unref();
+  sock.once("close", () => clearTimeout(timer));
+  req.on("data", (c: Buffer) => { left -= c.length; if (left < 0) cut(); });
+  const close = () => { if (sock.writableFinished) sock.destroy(); else sock.once("finish", () => sock.destroy()); };
+  req.once("end", () => { clearTimeout(timer); if (sock.writableEnded) close(); });
+  req.resume();
+  sock.destroySoon = () => { sock.end(); if (req.complete) close(); };
+}
+
+/** The refused model name, logged only when it is a model of the environment; otherwise its length and a short hash (it is client text). */
+function modelDetail(env: EnvironmentView | undefined, model: string | undefined): Record<string, unknown> {
+  if (model === undefined) return {};
+  if (env?.routes.has(model)) return { model };
+  return { model_unknown: describeUnknown(model, (s) => createHash("sha256").update(s).digest("hex")) };
 }
 
 function reservation(ctx: Ctx, defaultMaxTokens: number): number {

@@ -5,6 +5,7 @@
  */
 import winston from "winston";
 import { auditEvent, type AuditAction, type AuditEvent } from "@crosslogic/crds";
+import { redact } from "./redact.ts";
 
 export interface AuditStoreLike { insertBatch(events: AuditEvent[]): Promise<unknown> }
 
@@ -34,7 +35,8 @@ export class AuditLog {
   }
 
   write(action: AuditAction, fields: Partial<Omit<AuditEvent, "action" | "timestamp">>): AuditEvent {
-    const event = auditEvent(action, fields);
+    // Every field goes through the one redaction (client-supplied text may hold a key).
+    const event = auditEvent(action, redact(fields));
     this.#logger.info("audit", { event });
     this.#ring.push(event);
     if (this.#ring.length > this.#max) this.#ring.shift();
@@ -72,11 +74,18 @@ export class AuditLog {
   }
 }
 
-/** Operational JSON logs (never keys: callers pass prefixes). */
+/** Redacts key-like text in every field of an operational log line (in place: winston's info object). */
+const redactFormat = winston.format((info) => {
+  const fields = info as Record<string, unknown>;
+  for (const k of Object.keys(fields)) fields[k] = redact(fields[k]);
+  return info;
+});
+
+/** Operational JSON logs (never keys: callers pass prefixes; anything key-shaped is redacted anyway). */
 export function createLogger(level: string, stream: NodeJS.WritableStream = process.stderr): winston.Logger {
   return winston.createLogger({
     level,
-    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+    format: winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.json()),
     transports: [new winston.transports.Stream({ stream })],
   });
 }

@@ -22,6 +22,16 @@ export const Errors = {
   metering_unavailable: { status: 503, type: "server_error", message: "Usage metering is temporarily unavailable; retry shortly." },
   shutting_down: { status: 503, type: "server_error", message: "The gateway is shutting down; retry." },
   upstream_timeout: { status: 504, type: "server_error", message: "The model backend timed out." },
+  // Requests Node's HTTP parser refuses before the handler runs (src/protocol.ts).
+  malformed_request: { status: 400, type: "invalid_request_error", message: "The request is not valid HTTP/1.1." },
+  request_timeout: { status: 408, type: "invalid_request_error", message: "The request was not received in time." },
+  expectation_failed: { status: 417, type: "invalid_request_error", message: "Only 'Expect: 100-continue' is supported." },
+  headers_too_large: { status: 431, type: "invalid_request_error", message: "The request line or headers are too large." },
+  content_policy_violation: { status: 400, type: "invalid_request_error", message: "The request was refused by the content policy." },
+  // Admin port only.
+  invalid_admin_token: { status: 401, type: "authentication_error", message: "Invalid or missing X-Admin-Token." },
+  usage_store_unavailable: { status: 503, type: "server_error", message: "The usage store is unavailable." },
+  audit_store_unavailable: { status: 503, type: "server_error", message: "The audit store is unavailable." },
 } as const satisfies Record<string, { status: number; type: string; message: string }>;
 
 export type ErrorCode = keyof typeof Errors;

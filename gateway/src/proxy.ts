@@ -20,6 +20,8 @@ export interface ProxyOutcome {
   failure?: "connect" | "timeout" | "upstream" | "client_abort";
   /** Whether the client already received the response head (an error after that truncates the body). */
   headersSent: boolean;
+  /** The backend's own status when it answered 5xx (the client receives the catalog's 502 instead). */
+  upstreamStatus?: number;
 }
 
 const INCLUDE_USAGE = Buffer.from('"stream_options":{"include_usage":true}');
@@ -131,6 +133,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** Partial SSE frame kept while stripping the usage frame. */
   frag = "";
   resumeOnDrain: (() => void) | undefined;
+  /** The backend answered 5xx: its body is read and dropped, the client gets 502 upstream_error. */
+  failed5xx = false;
 
   constructor(o: ForwardOptions, resolve: (out: ProxyOutcome) => void) {
     this.o = o;
@@ -181,6 +185,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.started = true;
     if (statusCode >= 500) { o.backend.failed(this.ep!); o.onEndpointFailure?.("upstream"); } else o.backend.succeeded(this.ep!);
     if (res.destroyed) return c.abort(new Error("client disconnected"));
+    // Policy (README: upstream errors): a backend 5xx never reaches the client as such — its body may
+    // hold internals (stack traces, paths, versions) — the gateway answers 502 upstream_error. 4xx
+    // pass through: they carry client-relevant messages (context length, unsupported parameter).
+    if (statusCode >= 500) { this.failed5xx = true; return; }
     const h = o.headers;
     const type = up["content-type"];
     this.sse = typeof type === "string" && type.startsWith("text/event-stream");
@@ -201,6 +209,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.failed5xx) return;
     if (this.held) { this.held.push(chunk); this.heldBytes += chunk.length; return; }
     const s = chunk.toString("latin1");
     if (!this.sse && this.head.length < HEAD) this.head += s.slice(0, HEAD - this.head.length);
@@ -228,6 +237,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.release();
+    if (this.failed5xx) return this.finish({ status: 502, usage: undefined, failure: "upstream", headersSent: false, upstreamStatus: this.status });
     const res = this.o.res;
     let text: string;
     if (this.held) {
@@ -250,7 +260,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const code = (err as NodeJS.ErrnoException).code ?? "";
     if (this.clientGone) return this.finish({ status: 499, usage: undefined, failure: "client_abort", headersSent: this.started && !this.held });
     const timeout = code === "GW_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT";
-    if (!this.started || (this.held && !o.res.headersSent)) {
+    if (!this.started || this.failed5xx || (this.held && !o.res.headersSent)) {
       if (!this.started) o.backend.failed(this.ep!);
       const connect = !this.started && CONNECT_ERRORS.has(code);
       o.onEndpointFailure?.(connect ? "connect" : timeout ? "timeout" : "upstream");

@@ -14,6 +14,7 @@ import { ClientAddress } from "./client-ip.ts";
 import type { Config } from "./config.ts";
 import { ConfigStore, LARGE_DOCUMENT_BYTES, type ApplyResult } from "./config-store.ts";
 import { Limiter } from "./limits/limiter.ts";
+import { hardenListener } from "./protocol.ts";
 import { MemoryUsageSink, UsageMeter, type UsageSink } from "./metering.ts";
 import { createMetrics } from "./metrics.ts";
 import { subscribeRevocations } from "./revocation.ts";
@@ -172,16 +173,18 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   if (config.TLS_CERT_DIR) {
     certs = new CertificateStore(config.TLS_CERT_DIR, config.TLS_MIN_VERSION, (msg) => logger.info(msg));
     certs.watch();
-    server = https.createServer(certs.serverOptions(), app);
+    server = https.createServer({ ...certs.serverOptions(), requireHostHeader: false }, app);
   } else {
-    server = http.createServer(app);
+    server = http.createServer({ requireHostHeader: false }, app);
   }
+  hardenListener(server);
   server.keepAliveTimeout = 65_000;
   server.requestTimeout = 120_000;
-  const admin = http.createServer(createAdminApp({
+  const admin = http.createServer({ requireHostHeader: false }, createAdminApp({
     tokens: { current: config.ADMIN_TOKEN, next: config.ADMIN_TOKEN_NEXT }, audit, metrics, usage: usageQuery, auditStore: auditQuery,
     ready: () => !shuttingDown && redis.status === "ready",
   }));
+  hardenListener(admin);
   await listen(server, config.PORT, config.HOST);
   await listen(admin, config.ADMIN_PORT, config.ADMIN_HOST);
   const url = `${config.TLS_CERT_DIR ? "https" : "http"}://${hostPort(server)}`;

@@ -284,8 +284,19 @@ describe("gateway", () => {
     model.set({ failureMode: "error", failureRate: 1, errorStatus: 500 });
     try {
       const r = await raw(h.gw.url, { path: "/v1/completions", headers: { authorization: `Bearer ${keys.conc!.key}`, "content-type": "application/json" }, body: '{"model":"llama-3-8b","prompt":"x"}' });
-      assert.equal(r.status, 500);
+      // Upstream 5xx → the catalog's 502; the backend's body never reaches the client.
+      assert.equal(r.status, 502);
       assertSecurityHeaders(r.headers, "upstream 500");
+      const body = JSON.parse(r.body) as { error: { code: string; request_id: string } };
+      assert.equal(body.error.code, "upstream_error");
+      assert.equal(body.error.request_id, r.headers["x-request-id"]);
+      assert.doesNotMatch(r.body, /injected/);
+      // Upstream 4xx pass through (client-relevant messages such as context length).
+      model.set({ failureMode: "error", failureRate: 1, errorStatus: 400 });
+      const four = await raw(h.gw.url, { path: "/v1/completions", headers: { authorization: `Bearer ${keys.conc!.key}`, "content-type": "application/json" }, body: '{"model":"llama-3-8b","prompt":"x"}' });
+      assert.equal(four.status, 400);
+      assert.match(four.body, /injected failure/);
+      assertSecurityHeaders(four.headers, "upstream 400");
     } finally {
       model.set({ failureMode: "none", failureRate: 0 });
     }

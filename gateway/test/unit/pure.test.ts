@@ -252,6 +252,12 @@ describe("admin token", () => {
     assert.deepEqual(parseQuery({ tenant: "acme", limit: "5" }), { tenant: "acme", limit: 5 });
     assert.ok("error" in parseQuery({ keyPrefix: "clsk_live_zz" }));
     assert.ok("error" in parseQuery({ from: "yesterday" }));
+    for (const bad of ["\u0000", "a\u0000b", "a\nb", "\u007f", "\ud800", "Acme", "a b", "' OR 1=1--"]) {
+      assert.ok("error" in parseQuery({ tenant: bad }), JSON.stringify(bad));
+      assert.ok("error" in parseQuery({ tenant: "acme", environment: bad }), JSON.stringify(bad));
+    }
+    assert.deepEqual(parseQuery({ tenant: "acme", environment: "acme-prod/main" }), { tenant: "acme", environment: "acme-prod/main" });
+    assert.ok("error" in parseQuery({ environment: "a/b/c" }));
   });
 });
 
