@@ -21,6 +21,8 @@ const Env = Type.Object({
   DEFAULT_ISSUER_KIND: Type.Optional(Type.Union([Type.Literal("Issuer"), Type.Literal("ClusterIssuer")])),
   KEY_ROTATION_GRACE_SECONDS: Type.Optional(Int),
   KEY_EXPIRY_NOTICE_SECONDS: Type.Optional(Int),
+  AUDIT_FLUSH_INTERVAL_MS: Type.Optional(Int),
+  AUDIT_BUFFER_MAX: Type.Optional(Int),
   REDIS_URL: Type.Optional(Type.String({ pattern: "^rediss?://" })),
   DATABASE_URL: Type.Optional(Type.String({ pattern: "^postgres(ql)?://" })),
   LOG_LEVEL: Type.Optional(Type.Union(["error", "warn", "info", "debug"].map((l) => Type.Literal(l)))),
@@ -43,6 +45,9 @@ export interface Config {
   keyRotationGraceSeconds: number;
   /** How long before a key's expiry the key.expiring notification is sent. */
   keyExpiryNoticeSeconds: number;
+  /** Audit persistence (DATABASE_URL): longest wait before a batch is written; events held at most while the database is unreachable. */
+  auditFlushIntervalMs: number;
+  auditBufferMax: number;
   redisUrl: string | undefined;
   databaseUrl: string | undefined;
   logLevel: string;
@@ -79,6 +84,8 @@ export function loadConfig(environment: Record<string, string | undefined>): Rea
     defaultIssuer: e.DEFAULT_ISSUER_NAME ? { name: e.DEFAULT_ISSUER_NAME, kind: e.DEFAULT_ISSUER_KIND ?? "ClusterIssuer" } : undefined,
     keyRotationGraceSeconds: num(e.KEY_ROTATION_GRACE_SECONDS, 86_400),
     keyExpiryNoticeSeconds: num(e.KEY_EXPIRY_NOTICE_SECONDS, 604_800),
+    auditFlushIntervalMs: num(e.AUDIT_FLUSH_INTERVAL_MS, 1000),
+    auditBufferMax: num(e.AUDIT_BUFFER_MAX, 50_000),
     redisUrl: e.REDIS_URL,
     databaseUrl: e.DATABASE_URL,
     logLevel: e.LOG_LEVEL ?? "info",
@@ -94,6 +101,8 @@ export function loadConfig(environment: Record<string, string | undefined>): Rea
   if (cfg.leaseDurationSeconds < 3) problems.push("LEASE_DURATION_SECONDS: must be at least 3");
   if (cfg.keyRotationGraceSeconds > 2_592_000) problems.push("KEY_ROTATION_GRACE_SECONDS: must be at most 2592000 (30 days)");
   if (cfg.keyExpiryNoticeSeconds > 7_776_000) problems.push("KEY_EXPIRY_NOTICE_SECONDS: must be at most 7776000 (90 days)");
+  if (cfg.auditFlushIntervalMs < 10) problems.push("AUDIT_FLUSH_INTERVAL_MS: must be at least 10");
+  if (cfg.auditBufferMax < 100) problems.push("AUDIT_BUFFER_MAX: must be at least 100");
   if (!cfg.kubeconfig && !environment.KUBERNETES_SERVICE_HOST) problems.push("KUBECONFIG: required outside a cluster (no KUBERNETES_SERVICE_HOST)");
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze(cfg);

@@ -48,7 +48,7 @@ export async function startOperator(config: Readonly<Config>, deps: OperatorDeps
   const log = deps.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const now = deps.now ?? (() => new Date());
-  const data = config.databaseUrl ? await openDatabase(config.databaseUrl, log, metrics, now) : undefined;
+  const data = config.databaseUrl ? await openDatabase(config, config.databaseUrl, log, metrics, now) : undefined;
   const audit = deps.audit ?? createAuditLog(data ? (e) => { data.persister.push(e); metrics.auditPending.set(data.persister.pending()); } : undefined);
   const client = await KubeClient.create({ kubeconfig: config.kubeconfig, userAgent: `crosslogic-operator/${config.identity}`, metrics });
   const revocation = createRevocationPublisher(config.redisUrl, (m) => metrics.revocationsPublished.inc({ type: m.type }));
@@ -165,10 +165,11 @@ interface DataLayer {
 }
 
 /** The database side (DATABASE_URL): audit persistence and the webhook outbox. Loaded only when configured. */
-async function openDatabase(url: string, log: Logger, metrics: Metrics, now: () => Date): Promise<DataLayer> {
+async function openDatabase(config: Readonly<Config>, url: string, log: Logger, metrics: Metrics, now: () => Date): Promise<DataLayer> {
   const { createDatabase, createAuditStore, enqueueNotification } = await import("@crosslogic/data");
   const db = createDatabase(url, { max: 4 });
   const persister = createAuditPersister(createAuditStore(db), {
+    flushIntervalMs: config.auditFlushIntervalMs, maxBuffer: config.auditBufferMax,
     onPersisted: (n) => { metrics.auditPersisted.inc(n); metrics.auditPending.set(persister.pending()); },
     onDropped: (n) => { metrics.auditDropped.inc(n); log.error("Audit buffer full: oldest events dropped from the database queue (their log lines were written)", { events: n }); },
     onError: (err, attempt, retryInMs) => { metrics.auditWriteErrors.inc(); log.warn("Writing audit events to the database failed, retrying", { error: err.message, attempt, retryInMs }); },

@@ -29,7 +29,8 @@ describe("operator persistence: audit events and webhook notifications", { timeo
   let op: OperatorProcess;
   const operatorEnv = () => ({
     KUBECONFIG: env.KUBECONFIG, SYSTEM_NAMESPACE: system, POD_NAME: `op-${id}`, RESYNC_SECONDS: "2", LEASE_DURATION_SECONDS: "4",
-    DATABASE_URL: tdb.url, KEY_EXPIRY_NOTICE_SECONDS: "3600",
+    // Batches wait a minute here: only the shutdown flush can bring the last events to the database.
+    DATABASE_URL: tdb.url, KEY_EXPIRY_NOTICE_SECONDS: "3600", AUDIT_FLUSH_INTERVAL_MS: "60000",
   });
   const rows = async () => (await db.prisma.webhookDelivery.findMany({ where: { tenant }, orderBy: { createdAt: "asc" } })) as Row[];
   const rowsOf = async (type: string) => (await rows()).filter((r) => r.eventType === type);

@@ -140,6 +140,7 @@ export function renderGatewayConfig(env: Environment, tenant: Tenant, keys: Gate
       hostnames: [...(env.spec.hostnames ?? [])],
       limits: { requestsPerMinute: env.spec.limits.requestsPerMinute, tokensPerMinute: env.spec.limits.tokensPerMinute },
       cors: { allowedOrigins: [...(env.spec.cors?.allowedOrigins ?? [])] },
+      ...(env.spec.contentSafety ? { contentSafety: structuredClone(env.spec.contentSafety) } : {}),
     },
     routes: (env.spec.routes ?? []).map((r) => ({
       model: r.model,
