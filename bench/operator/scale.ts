@@ -279,7 +279,7 @@ try {
     machine: { cpus: os.cpus().length, node: process.version, loadavgAtEnd: os.loadavg().map((l) => +l.toFixed(2)) },
     setup: {
       concurrency: CONCURRENCY, keysPerTenant: KEYS_PER_TENANT, environmentsPerTenant: ENVS_PER_TENANT, operatorWorkersPerController: 4,
-      note: "Local kube-apiserver + etcd, the operator, Redis, the gateway and this driver share the machine. Objects are created through the API (POST) by a bounded pool; Ready times come from watches. Per tenant: the Tenant, then (once its namespace is seen on a watch) its 3 Environments and 10 ApiKeys; Ready when all are. The gateway starts after the scale phase and loads every environment's config. Latency samples run one at a time; p99 of 40 samples is close to the maximum.",
+      note: "Local kube-apiserver + etcd, the operator, Redis, the gateway and this driver share the machine. Objects are created through the API (POST) by a bounded pool; Ready times come from watches. Per tenant: the Tenant, then (once its namespace is seen on a watch) its 3 Environments and 10 ApiKeys; Ready when all are. The gateway starts after the scale phase and loads every environment's config. Latency samples run one at a time after the scale phase, with the system at rest (all objects loaded, nothing else changing); p99 of 40 samples is close to the maximum. Latencies during the creation churn are not measured.",
     },
     targets: { allReadySeconds: 120, createToUsableP99Ms: 2000, revokeToRefusedP99Ms: 1000, steadyStateWrites: 0 },
     scale,
