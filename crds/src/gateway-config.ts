@@ -52,6 +52,20 @@ export const Route = Type.Object({
   backend: Backend,
 });
 
+const Mode = Type.Union([Type.Literal("off"), Type.Literal("monitor"), Type.Literal("block")]);
+export const ContentSafetyConfig = Type.Object({
+  mode: Mode,
+  outputFiltering: Type.Optional(Type.Boolean()),
+  normalizeOutput: Type.Optional(Type.Boolean()),
+  threshold: Type.Optional(Type.Number({ minimum: 0.05, maximum: 1 })),
+  classifier: Type.Optional(Type.Object({
+    model: Type.String({ minLength: 1 }),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 10_000 })),
+    fallback: Type.Optional(Type.Union([Type.Literal("rules"), Type.Literal("block")])),
+  })),
+});
+export type GatewayContentSafety = Static<typeof ContentSafetyConfig>;
+
 export const GatewayConfig = Type.Object({
   apiVersion: Type.Literal(GATEWAY_CONFIG_API_VERSION),
   kind: Type.Literal("GatewayConfig"),
@@ -68,6 +82,8 @@ export const GatewayConfig = Type.Object({
     hostnames: Type.Array(Type.String()),
     limits: Limits,
     cors: Type.Object({ allowedOrigins: Type.Array(Type.String()) }),
+    /** Content-safety policy (the Environment's spec.contentSafety); absent means off. Optional: older gateways ignore it. */
+    contentSafety: Type.Optional(ContentSafetyConfig),
   }),
   routes: Type.Array(Route),
   keys: Type.Array(KeyEntry),

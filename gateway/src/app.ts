@@ -26,6 +26,8 @@ import type { Metrics } from "./metrics.ts";
 import { endpoints, firstViolation, MAX_BODY_BYTES, type Endpoint } from "./openapi.ts";
 import { forward, injectIncludeUsage } from "./proxy.ts";
 import { describeUnknown } from "./redact.ts";
+import { CONTENT_WARNING_HEADER, anomalyAuditEvent, contentWarningValue, type AnomalyDetector, type AnomalyEvent, type TrafficSample } from "@crosslogic/safety";
+import { createFlagger, policyOf, screenInput, type SafetyPolicy } from "./safety.ts";
 import type { Backends } from "./upstream.ts";
 
 export interface AppSettings {
@@ -46,6 +48,8 @@ export interface GatewayDeps {
   clientAddress: ClientAddress;
   /** True once shutdown began: new requests are refused with 503. */
   shuttingDown?: () => boolean;
+  /** Traffic anomaly detection (per key and tenant); its events become `usage_anomaly` audit events. */
+  anomaly?: AnomalyDetector;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -81,6 +85,7 @@ class Ctx {
   limited = false;
   lease: Lease | undefined;
   res: ServerResponse | undefined;
+  safety: SafetyPolicy | undefined;
   /** Body reading. */
   chunks: Buffer[] = [];
   size = 0;
@@ -110,6 +115,19 @@ export function createApp(deps: GatewayDeps): RequestHandler {
   const envStats = new WeakMap<EnvironmentView, EnvStats>();
   const noEnvRequests = new Map<string, Map<number, CounterChild>>();
   const noEnvLatency = new Map<string, HistogramChild>();
+  const flagger = createFlagger(audit, (direction, action, category) => metrics.contentFlags.labels(direction, action, category).inc());
+
+  /** Feeds the anomaly detector (a few array updates per request); anomalies become audit events. */
+  function traffic(sample: TrafficSample): void {
+    const events = deps.anomaly?.record(sample);
+    if (events?.length) for (const e of events) anomalyRaised(e);
+  }
+  function anomalyRaised(e: AnomalyEvent): void {
+    metrics.anomalies.labels(e.metric, e.severity).inc();
+    const ev = anomalyAuditEvent(e);
+    // The billing helper's notifier can pick persisted usage_anomaly events up for tenant webhooks (anomalyWebhookPayload).
+    audit.write("usage_anomaly", { actor_id: ev.actor_id, tenant_id: ev.tenant_id, details: ev.details });
+  }
 
   function stats(env: EnvironmentView): EnvStats {
     let s = envStats.get(env);
@@ -137,6 +155,7 @@ export function createApp(deps: GatewayDeps): RequestHandler {
     let hist = lat.get(endpoint);
     if (!hist) lat.set(endpoint, (hist = metrics.latency.labels(env?.doc.tenant.name ?? "", env?.id ?? "", endpoint)));
     hist.observe((performance.now() - ctx.start) / 1000);
+    if (env && deps.anomaly) traffic({ tenant: env.doc.tenant.name, keyPrefix: ctx.prefix ?? null, requests: 1, errors: status >= 500 ? 1 : 0 });
   }
 
   function cors(ctx: Ctx, origin: string | undefined, allowed: ReadonlySet<string> | undefined): void {
@@ -301,6 +320,8 @@ export function createApp(deps: GatewayDeps): RequestHandler {
         ctx.authFailure = failure;
         ctx.prefix = result.prefix ?? undefined;
         metrics.authFailures.labels(failure).inc();
+        const known = result.key;
+        if (known && deps.anomaly) traffic({ tenant: known.env.doc.tenant.name, keyPrefix: result.prefix ?? null, unauthorized: 1 });
         audit.write("auth_failed", {
           request_id: ctx.id, actor_id: result.prefix, ip_address: ctx.ip,
           tenant_id: result.ok ? result.key.env.doc.tenant.name : result.key?.env.doc.tenant.name ?? null,
@@ -312,6 +333,30 @@ export function createApp(deps: GatewayDeps): RequestHandler {
       const env = key.env;
       if (inference && !env.routes.has(model!)) return fail(req, res, ctx, new GatewayError("model_not_found"));
       if (inference && deps.meter.full) return fail(req, res, ctx, new GatewayError("metering_unavailable"));
+      // Content safety (off: one WeakMap lookup, nothing else).
+      const policy = inference ? policyOf(env) : undefined;
+      if (policy) {
+        ctx.safety = policy;
+        screenInput(policy, env, deps.backends, ctx.json).then((r) => {
+          if (r.action !== "allow") flagger.flag("input", r, { requestId: ctx.id, prefix: ctx.prefix, env, ip: ctx.ip, endpoint: endpoint.path });
+          if (r.action === "block") return fail(req, res, ctx, new GatewayError("content_policy_violation"));
+          if (r.action === "flag") { const w = contentWarningValue(r.verdicts); if (w) ctx.h.push(CONTENT_WARNING_HEADER, w); }
+          admit(req, res, ctx);
+        }, (err: unknown) => fail(req, res, ctx, err));
+        return;
+      }
+      admit(req, res, ctx);
+    } catch (err) {
+      fail(req, res, ctx, err);
+    }
+  }
+
+  function admit(req: IncomingMessage, res: ServerResponse, ctx: Ctx): void {
+    try {
+      const endpoint = ctx.endpoint!;
+      const inference = endpoint.kind !== "models";
+      const key = ctx.key!;
+      const env = key.env;
       // Limits: one Redis call decides every layer.
       const limits = key.entry.limits;
       const tenant = env.doc.tenant;
@@ -374,6 +419,10 @@ export function createApp(deps: GatewayDeps): RequestHandler {
         stripUsage: streamed && streamOptions?.include_usage === false,
         retryOnConnectFailure: true, timeoutMs: settings.requestTimeoutMs,
         onEndpointFailure: (kind) => metrics.upstreamErrors.labels(kind).inc(),
+        ...(ctx.safety && ctx.safety.output !== "off" ? { output: {
+          mode: ctx.safety.output, threshold: ctx.safety.threshold, normalize: ctx.safety.normalize,
+          report: (r, s) => flagger.flag("output", r, { requestId: ctx.id, prefix: ctx.prefix, env: key.env, ip: ctx.ip, endpoint: ctx.endpoint!.path, streamed: s }),
+        } } : {}),
       });
       metrics.inFlightCount.n--;
     }
@@ -387,6 +436,7 @@ export function createApp(deps: GatewayDeps): RequestHandler {
       totalTokens: usage?.totalTokens ?? 0, latencyMs: Math.round(performance.now() - ctx.start), status: outcome.status, streamed, createdAt: new Date(),
     };
     deps.meter.record(record);
+    if (usage && deps.anomaly) traffic({ tenant: env.doc.tenant.name, keyPrefix: ctx.prefix ?? null, tokens: usage.totalTokens });
     if (usage) {
       const s = stats(env);
       s.prompt.inc(usage.promptTokens);

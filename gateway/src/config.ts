@@ -46,6 +46,9 @@ export const EnvSchema = Type.Object({
   /** Longest whole request; also bounds a concurrency lease. */
   REQUEST_TIMEOUT_MS: Int(600_000, 1),
   UPSTREAM_CONNECTIONS: Int(128, 1, 100_000),
+  /** Anomaly detection (per key and tenant, per window): window length and windows observed before alerts. */
+  ANOMALY_WINDOW_MS: Int(60_000, 100),
+  ANOMALY_WARMUP_WINDOWS: Int(5, 1, 1000),
   /** Concurrency leases expire after this unless refreshed (a gateway that dies frees its slots). */
   LEASE_TTL_MS: Int(30_000, 1000),
   /** Graduated response: refusals (per key or address) in VIOLATION_WINDOW_MS before delays, then a block. */

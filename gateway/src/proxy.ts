@@ -8,6 +8,11 @@
  */
 import type { ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
+import {
+  CONTENT_WARNING_HEADER, contentWarningSseComment, contentWarningValue, createSseOutputFilter, normalizeOutputText, screenCompletion,
+  type FilterStep, type ScreenResult, type SseOutputFilter,
+} from "@crosslogic/safety";
+import { errorBody } from "./errors.ts";
 import type { Backend, Endpoint } from "./upstream.ts";
 
 export interface Usage { promptTokens: number; completionTokens: number; totalTokens: number }
@@ -96,7 +101,24 @@ export interface ForwardOptions {
   retryOnConnectFailure: boolean;
   timeoutMs: number;
   onEndpointFailure?: (kind: "connect" | "timeout" | "upstream") => void;
+  /** Output filtering (content-safety policy with outputFiltering); absent → the bytes are not looked at. */
+  output?: OutputSafety;
 }
+
+export interface OutputSafety {
+  readonly mode: "monitor" | "block";
+  readonly threshold: number;
+  /** Unicode-normalise the text of non-streamed completions. */
+  readonly normalize: boolean;
+  /** Called once when the output was flagged or blocked (verdicts only). */
+  report(result: ScreenResult, streamed: boolean): void;
+}
+
+/** Streamed output: completion characters between scans (each scan re-reads 384 characters before them); at most this much text after a prohibited phrase can reach the client. */
+const SSE_SCAN_EVERY = 128;
+const DONE = Buffer.from("data: [DONE]");
+/** Largest non-streamed body held for output screening; beyond it the exchange fails (502). */
+const SCREEN_HOLD_MAX = 8 * 1024 * 1024;
 
 const CONNECT_ERRORS = new Set(["ECONNREFUSED", "UND_ERR_CONNECT_TIMEOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
 const ACCEPT = "application/json, text/event-stream";
@@ -135,6 +157,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   resumeOnDrain: (() => void) | undefined;
   /** The backend answered 5xx: its body is read and dropped, the client gets 502 upstream_error. */
   failed5xx = false;
+  /** Streamed output filter (content safety), and whether it cut the stream. */
+  sf: SseOutputFilter | undefined;
+  cut = false;
+  sfEnded = false;
+  sfLast: FilterStep | undefined;
+  /** The non-streamed body is held whole for output screening. */
+  screenHeld = false;
 
   constructor(o: ForwardOptions, resolve: (out: ProxyOutcome) => void) {
     this.o = o;
@@ -192,12 +221,19 @@ class Exchange implements Dispatcher.DispatchHandler {
     const h = o.headers;
     const type = up["content-type"];
     this.sse = typeof type === "string" && type.startsWith("text/event-stream");
-    const strip = this.sse && o.stripUsage;
+    const screen = o.output !== undefined && statusCode < 300;
+    if (screen && this.sse) this.sf = createSseOutputFilter({ mode: o.output!.mode, threshold: o.output!.threshold, scanEvery: SSE_SCAN_EVERY });
+    this.screenHeld = screen && !this.sse;
+    // The length changes when usage frames are cut, a stream is cut by the filter or a body is rewritten.
+    const strip = (this.sse && o.stripUsage) || screen;
     if (type !== undefined) h.push("content-type", String(type));
     const length = up["content-length"];
     if (length !== undefined && !strip) h.push("content-length", String(length));
     for (const name of PASS) { const v = up[name]; if (v !== undefined) h.push(name, String(v)); }
-    if (this.sse) {
+    if (this.screenHeld) {
+      this.held = [];
+    } else if (this.sse) {
+      if (this.sf) h.push("Trailer", CONTENT_WARNING_HEADER);
       h.push("X-Accel-Buffering", "no");
       res.writeHead(statusCode, h);
       res.flushHeaders();
@@ -209,8 +245,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.failed5xx) return;
-    if (this.held) { this.held.push(chunk); this.heldBytes += chunk.length; return; }
+    if (this.failed5xx || this.cut) return;
+    if (this.held) {
+      this.held.push(chunk); this.heldBytes += chunk.length;
+      if (this.screenHeld && this.heldBytes > SCREEN_HOLD_MAX) c.abort(new Error("response too large to screen"));
+      return;
+    }
+    if (this.sf) {
+      if (this.sf.push(chunk).action === "block") return this.cutStream(c);
+      // The end of the completion: the text still pending in the filter is scanned before [DONE] goes out.
+      if (!this.sfEnded && chunk.includes(DONE)) { this.sfEnded = true; this.sfLast = this.sf.end(); if (this.sfLast.action === "block") return this.cutStream(c); }
+    }
     const s = chunk.toString("latin1");
     if (!this.sse && this.head.length < HEAD) this.head += s.slice(0, HEAD - this.head.length);
     this.tail = (this.tail.length + s.length > TAIL * 2 ? this.tail.slice(-TAIL) : this.tail) + s;
@@ -221,6 +266,32 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.resumeOnDrain ??= () => this.controller?.resume();
       this.o.res.once("drain", this.resumeOnDrain);
     }
+  }
+
+  /**
+   * Block mode, prohibited output seen: the chunk that completed it is not forwarded; the stream ends
+   * with an error event (the catalog's body) and `data: [DONE]`, and the upstream request is aborted.
+   */
+  cutStream(c: Dispatcher.DispatchController): void {
+    this.cut = true;
+    const res = this.o.res;
+    if (this.sse && this.o.stripUsage && this.frag) this.frag = "";
+    res.end(`data: ${errorBody("content_policy_violation", this.o.requestId, "The completion was stopped.")}\n\ndata: [DONE]\n\n`);
+    this.o.output!.report({ ...this.sf!.result(), action: "block" }, true);
+    c.abort(Object.assign(new Error("output blocked"), { code: "GW_OUTPUT_BLOCKED" }));
+  }
+
+  /** Non-streamed body under the output policy: screened whole, maybe normalised; returns the body to send, or null when blocked. */
+  screenBody(body: Buffer): Buffer | null {
+    const out = this.o.output!;
+    let json: unknown;
+    try { json = JSON.parse(body.toString("utf8")); } catch { return body; }
+    const result = screenCompletion(json, { mode: out.mode, threshold: out.threshold });
+    if (result.action !== "allow") out.report(result, false);
+    if (result.action === "block") return null;
+    if (result.action === "flag") { const w = contentWarningValue(result.verdicts); if (w) this.o.headers.push(CONTENT_WARNING_HEADER, w); }
+    if (out.normalize && normalizeChoices(json)) return Buffer.from(JSON.stringify(json));
+    return body;
   }
 
   /** Complete SSE frames minus the usage-only frame; keeps a partial frame for the next chunk. */
@@ -240,13 +311,36 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.failed5xx) return this.finish({ status: 502, usage: undefined, failure: "upstream", headersSent: false, upstreamStatus: this.status });
     const res = this.o.res;
     let text: string;
+    if (this.cut) return this.finish({ status: this.status, usage: undefined, headersSent: true });
     if (this.held) {
-      const body = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes);
+      let body = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes);
+      text = this.status < 300 ? body.toString("latin1") : "";
+      if (this.screenHeld) {
+        const screened = this.screenBody(body);
+        if (screened === null) {
+          // Blocked output: the catalog's error instead of the completion (usage is still metered).
+          const usage = findUsage(text);
+          const err = errorBody("content_policy_violation", this.o.requestId, "The completion was withheld.");
+          this.o.headers.push("content-length", String(Buffer.byteLength(err)));
+          if (!res.headersSent && !res.destroyed) res.writeHead(400, this.o.headers);
+          res.end(err);
+          return this.finish({ status: 400, usage, headersSent: true });
+        }
+        body = screened;
+        this.o.headers.push("content-length", String(body.length));
+      }
       if (!res.headersSent && !res.destroyed) res.writeHead(this.status, this.o.headers);
       res.end(body);
-      text = this.status < 300 ? body.toString("latin1") : "";
     } else {
       if (this.sse && this.o.stripUsage) { const rest = this.strip("", true); if (rest && rest.length) res.write(rest); }
+      if (this.sf) {
+        const last = this.sfEnded ? this.sfLast! : this.sf.end();
+        const result = this.sf.result();
+        if (last.action === "block" || result.action !== "allow") this.o.output!.report(last.action === "block" ? { ...result, action: "block" } : result, true);
+        if (last.action === "block") res.write(`data: ${errorBody("content_policy_violation", this.o.requestId, "The completion was stopped.")}\n\n`);
+        const warning = this.sf.headerValue();
+        if (warning) { res.write(contentWarningSseComment(warning)); res.addTrailers({ [CONTENT_WARNING_HEADER]: warning }); }
+      }
       res.end();
       text = this.tail.length > TAIL * 2 ? this.tail.slice(-TAIL * 2) : this.tail;
     }
@@ -258,6 +352,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.release();
     const o = this.o;
     const code = (err as NodeJS.ErrnoException).code ?? "";
+    if (this.cut) return this.finish({ status: this.status, usage: undefined, headersSent: true });
     if (this.clientGone) return this.finish({ status: 499, usage: undefined, failure: "client_abort", headersSent: this.started && !this.held });
     const timeout = code === "GW_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT";
     if (!this.started || this.failed5xx || (this.held && !o.res.headersSent)) {
@@ -272,6 +367,20 @@ class Exchange implements Dispatcher.DispatchHandler {
     o.res.destroy();
     this.finish({ status: this.status, usage: undefined, failure: timeout ? "timeout" : "upstream", headersSent: true });
   }
+}
+
+/** Normalises the text of every choice of a completion body in place; whether anything changed. */
+function normalizeChoices(json: unknown): boolean {
+  const choices = (json as { choices?: unknown } | null)?.choices;
+  if (!Array.isArray(choices)) return false;
+  let changed = false;
+  for (const c of choices as Array<Record<string, unknown> | null>) {
+    if (!c || typeof c !== "object") continue;
+    if (typeof c.text === "string") { const n = normalizeOutputText(c.text); if (n !== c.text) { c.text = n; changed = true; } }
+    const m = c.message as Record<string, unknown> | undefined;
+    if (m && typeof m.content === "string") { const n = normalizeOutputText(m.content); if (n !== m.content) { m.content = n; changed = true; } }
+  }
+  return changed;
 }
 
 const PASS = ["content-encoding", "openai-model", "openai-processing-ms"] as const;

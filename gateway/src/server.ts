@@ -14,6 +14,7 @@ import { ClientAddress } from "./client-ip.ts";
 import type { Config } from "./config.ts";
 import { ConfigStore, LARGE_DOCUMENT_BYTES, type ApplyResult } from "./config-store.ts";
 import { Limiter } from "./limits/limiter.ts";
+import { createAnomalyDetector } from "@crosslogic/safety";
 import { hardenListener } from "./protocol.ts";
 import { MemoryUsageSink, UsageMeter, type UsageSink } from "./metering.ts";
 import { createMetrics } from "./metrics.ts";
@@ -166,6 +167,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const app = createApp({
     settings: { enforceHostnames: config.ENFORCE_HOSTNAMES, defaultMaxTokens: config.DEFAULT_MAX_TOKENS, requestTimeoutMs: config.REQUEST_TIMEOUT_MS },
     store, limiter, backends, meter, audit, logger, metrics, clientAddress: new ClientAddress(config.trustedProxies), shuttingDown: () => shuttingDown,
+    anomaly: createAnomalyDetector({ windowMs: config.ANOMALY_WINDOW_MS, warmupWindows: config.ANOMALY_WARMUP_WINDOWS }),
   });
 
   let certs: CertificateStore | undefined;

@@ -59,6 +59,29 @@ export const Route = Type.Object({
   }),
 });
 
+export const ContentSafetyModes = ["off", "monitor", "block"] as const;
+
+export const ContentSafety = Type.Object({
+  mode: StringEnum(ContentSafetyModes, {
+    description: "Screening of request bodies (jailbreaks, prompt injection, harmful requests, unsafe URLs and file references): off (nothing is read), monitor (allowed; the verdict is recorded as a content_flagged audit event and an X-Content-Warning header), block (refused with 400 content_policy_violation).",
+    default: "off",
+  }),
+  outputFiltering: Type.Boolean({
+    description: "Also filter completions (non-streamed and streamed) with the same mode: monitor adds X-Content-Warning (an SSE comment for streams), block replaces the answer with an error (a stream is cut with a final error event).",
+    default: false,
+  }),
+  normalizeOutput: Type.Boolean({
+    description: "Unicode-normalise text outputs of non-streamed completions (NFC; bidi overrides, zero-width space, BOM, soft hyphen and tag characters removed).",
+    default: false,
+  }),
+  threshold: Type.Optional(Type.Number({ description: "Score (0.05-1) at or above which content is flagged or blocked. Default 0.5.", minimum: 0.05, maximum: 1 })),
+  classifier: Type.Optional(Type.Object({
+    model: Type.String({ description: "Model name of one of this environment's routes that serves the safety classifier (replies SAFE or UNSAFE <category> <score>).", minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9][A-Za-z0-9._:/-]*$" }),
+    timeoutMs: Type.Integer({ description: "How long one classifier call may take (10-10000 ms).", minimum: 10, maximum: 10_000, default: 300 }),
+    fallback: StringEnum(["rules", "block"] as const, { description: "On classifier timeout or error: rules (keep the rule verdict) or block (treat as unsafe).", default: "rules" }),
+  }, { description: "An external classifier consulted when the built-in rules are unsure." })),
+}, { description: "Content-safety policy of the environment (absent: off)." });
+
 export const EnvironmentSpec = Type.Object({
   tier: StringEnum(Tiers, { description: "development, staging or production. Production keys are clsk_live_…, the others clsk_test_…. Immutable.", ...immutable("tier") }),
   hostnames: Type.Optional(Type.Array(Type.String({ description: "A DNS name (a leading *. is a wildcard).", format: "hostname", minLength: 1, maxLength: 253 }), {
@@ -78,6 +101,7 @@ export const EnvironmentSpec = Type.Object({
     description: "Models served by the environment and where their requests go.", maxItems: 128,
     "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["model"],
   })),
+  contentSafety: Type.Optional(ContentSafety),
 }, { description: "Desired state of the environment." });
 
 export const NodePoolCapacity = Type.Object({
@@ -99,4 +123,5 @@ export const EnvironmentStatus = Type.Object({
 export type EnvironmentSpec = Static<typeof EnvironmentSpec>;
 export type EnvironmentStatus = Static<typeof EnvironmentStatus>;
 export type EnvironmentRoute = Static<typeof Route>;
+export type EnvironmentContentSafety = Static<typeof ContentSafety>;
 export type Tier = (typeof Tiers)[number];
