@@ -39,6 +39,8 @@ COPY crds/src crds/src
 COPY prisma/package.json prisma/schema.prisma prisma/
 COPY prisma/src prisma/src
 COPY prisma/migrations prisma/migrations
+COPY safety/package.json safety/
+COPY safety/src safety/src
 COPY gateway/package.json gateway/
 COPY gateway/src gateway/src
 # The deployment doctor, run by `helm test` in this image.

@@ -6,8 +6,12 @@
 
 /** A key or any longer-than-prefix piece of one: `clsk_live_` / `clsk_test_` + more than the 8 prefix digits. */
 const KEY = /clsk_(live|test)_([0-9a-fA-F]{8})[0-9a-fA-F]+/g;
-/** A key's random part without its scheme (32+ hex digits; 64 are a whole key or a SHA-256 hash). */
-const HEX = /[0-9a-fA-F]{32,}/g;
+/**
+ * A key's random part without its scheme: 40+ hex digits (64 are a whole key or a SHA-256 hash).
+ * Shorter runs stay: leaking fewer than 40 of the 64 digits leaves over 96 bits unknown, and the
+ * gateway's own 32-digit request ids (`req_…`) must stay readable in logs and audit events.
+ */
+const HEX = /[0-9a-fA-F]{40,}/g;
 /** Base64 of `clsk_` (at any of the three alignments) followed by more base64. */
 const B64 = /(?:Y2xza1|Nsc2tf|jbHNrX)[A-Za-z0-9+/=_-]{8,}/g;
 /** Any other `clsk_` token (malformed keys are still somebody's secret). */
