@@ -49,7 +49,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const store = new ConfigStore();
   const cleanups: Array<() => unknown> = [];
 
-  const redisOptions = { commandTimeout: config.REDIS_TIMEOUT_MS, connectTimeout: Math.max(1000, config.REDIS_TIMEOUT_MS), maxRetriesPerRequest: 0, enableOfflineQueue: false, enableAutoPipelining: true, lazyConnect: true };
+  // No auto-pipelining: the limiter already sends one script call per event-loop turn for all
+  // admissions (and one for settles), and ioredis's auto-pipeline builds a Pipeline object per
+  // batch (~5 KB of garbage per request at one connection, most of it surviving a scavenge) and
+  // keeps one pipeline in flight per slot, so a settle waited for the admit before it.
+  const redisOptions = { commandTimeout: config.REDIS_TIMEOUT_MS, connectTimeout: Math.max(1000, config.REDIS_TIMEOUT_MS), maxRetriesPerRequest: 0, enableOfflineQueue: false, enableAutoPipelining: false, lazyConnect: true };
   const redis = new Redis(config.REDIS_URL, redisOptions);
   redis.on("error", () => undefined); // counted per failed command; the client reconnects by itself
   await redis.connect().catch(() => logger.warn("Redis unreachable at start; REDIS_FAILURE_POLICY applies until it is back", { policy: config.REDIS_FAILURE_POLICY }));

@@ -4,7 +4,7 @@
  * decided by ONE Redis script call (EVALSHA; ioredis reloads the script on NOSCRIPT) on Redis time;
  * settled by at most one more, off the response path. Calls carry every request of one event-loop
  * turn (up to 64: one admission call and one settle call per turn, however many requests), and
- * go out auto-pipelined. When Redis fails
+ * are written straight to the connection (no ioredis auto-pipelining: the batching is here). When Redis fails
  * or exceeds REDIS_TIMEOUT_MS, REDIS_FAILURE_POLICY decides: fail-closed refuses (503), fail-open
  * admits without limits; both are counted in metrics.
  */
@@ -146,7 +146,7 @@ export class Limiter {
     });
   }
 
-  /** One script call for every admission of this event-loop turn (auto-pipelined with the rest). */
+  /** One script call for every admission of this event-loop turn. */
   #flushAdmits(): void {
     this.#admitScheduled = false;
     const waiting = this.#admitWaiting;
