@@ -1,4 +1,5 @@
 import net from "node:net";
+import { StartError } from "./errors.ts";
 
 /** Asks the kernel for a free loopback TCP port. */
 export async function freePort(host = "127.0.0.1"): Promise<number> {
@@ -25,7 +26,6 @@ export async function isListening(port: number, host = "127.0.0.1"): Promise<boo
 /** Fails with a clear message when a port someone asked for is already taken. */
 export async function assertPortFree(port: number, what: string, host = "127.0.0.1"): Promise<void> {
   if (await isListening(port, host)) {
-    const { StartError } = await import("./errors.ts");
     throw new StartError(`${what}: port ${host}:${port} is already in use by another process`);
   }
 }
