@@ -3,6 +3,7 @@
  * Runs the model server from the command line:
  *   node model-server/src/main.ts [--port 9000] [--host 127.0.0.1] [--models a,b] [--latency-ms 0]
  *     [--tokens-per-second 0] [--failure-rate 0 --failure-mode error|reset|hang] [--name x]
+ *     [--reply-text "SAFE"]   (a canned completion instead of filler words; see server.ts)
  */
 import { parseArgs } from "node:util";
 import { startModelServer, type FailureMode } from "./server.ts";
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     "failure-rate": { type: "string", default: "0" },
     "failure-mode": { type: "string", default: "none" },
     name: { type: "string", default: "model-server" },
+    "reply-text": { type: "string" },
   },
 });
 
@@ -33,6 +35,7 @@ try {
     host: values.host, port: num("port", values.port), name: values.name, models: values.models!.split(",").filter(Boolean),
     latencyMs: num("latency-ms", values["latency-ms"]), tokensPerSecond: num("tokens-per-second", values["tokens-per-second"]),
     failureRate: num("failure-rate", values["failure-rate"]), failureMode: mode,
+    ...(values["reply-text"] !== undefined ? { replyText: values["reply-text"] } : {}),
   });
   console.log(JSON.stringify({ msg: "model server listening", url: server.url }));
   const stop = () => { void server.close().then(() => process.exit(0)); };

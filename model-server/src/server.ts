@@ -4,6 +4,15 @@
  * `usage` (also streamed when `stream_options.include_usage` is set), and configurable latency
  * and failures. Behaviour can be changed at run time through POST /_control, and GET /_stats
  * reports what it saw (so tests can check that a gateway aborted or never reached it).
+ *
+ * Canned replies (e.g. to stand in for a safety classifier): by default a completion is filler
+ * words ("the model answers with …", max_tokens of them). `replies: [{ contains, text }]` answers
+ * `text` when the request's prompt text (every message's content, or prompt/input) contains
+ * `contains` (first match wins, case-sensitive); otherwise `replyText`, when not null, is the answer.
+ * A canned text is split into whitespace-led tokens, cut at max_tokens (finish_reason "length",
+ * else "stop"), streamed like the filler. Set them through POST /_control, e.g.
+ * `{"replyText":"SAFE","replies":[{"contains":"napalm","text":"UNSAFE weapons 0.9"}]}`;
+ * `{"replyText":null,"replies":[]}` restores the filler.
  */
 import { createHash } from "node:crypto";
 import http from "node:http";
@@ -24,7 +33,13 @@ export interface Behaviour {
   /** Status code for failureMode "error". */
   errorStatus: number;
   embeddingDimensions: number;
+  /** Completion text when no `replies` rule matches (null = generated filler words). */
+  replyText: string | null;
+  /** Prompt-dependent completions: the first rule whose `contains` occurs in the prompt text answers its `text`. */
+  replies: ReplyRule[];
 }
+
+export interface ReplyRule { contains: string; text: string }
 
 export interface ModelServerOptions extends Partial<Behaviour> {
   models?: string[];
@@ -43,6 +58,8 @@ export interface Stats {
   failed: number;
   byPath: Record<string, number>;
   lastHeaders?: http.IncomingHttpHeaders;
+  /** The parsed JSON body of the last POST to a /v1 path (to check what a client sent). */
+  lastBody?: unknown;
 }
 
 export interface ModelServer {
@@ -55,7 +72,7 @@ export interface ModelServer {
 }
 
 const defaults: Behaviour = {
-  latencyMs: 0, tokensPerSecond: 0, defaultMaxTokens: 16, failureRate: 0, failureMode: "none", errorStatus: 500, embeddingDimensions: 8,
+  latencyMs: 0, tokensPerSecond: 0, defaultMaxTokens: 16, failureRate: 0, failureMode: "none", errorStatus: 500, embeddingDimensions: 8, replyText: null, replies: [],
 };
 
 const words = ["the", "model", "answers", "with", "plain", "words", "so", "tests", "can", "count", "every", "token", "it", "streams", "back", "."];
@@ -139,9 +156,11 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
       try { body = JSON.parse(raw) as Record<string, unknown>; } catch {
         done(); return json(res, 400, { error: { message: "invalid JSON", type: "invalid_request_error" } });
       }
+      stats.lastBody = body;
       const model = String(body.model ?? "");
       if (!models.includes(model)) { done(); return json(res, 404, { error: { message: `model ${model} not found`, type: "invalid_request_error", code: "model_not_found" } }); }
-      const promptTokens = countTokens(promptText(body));
+      const prompt = promptText(body);
+      const promptTokens = countTokens(prompt);
       const created = Math.floor(Date.now() / 1000);
       const id = `${name}-${++seq}`;
 
@@ -157,8 +176,17 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
       const chat = url === "/v1/chat/completions";
       if (!chat && url !== "/v1/completions") { done(); return json(res, 404, { error: { message: "not found", type: "invalid_request_error" } }); }
       const maxTokens = Number(body.max_tokens ?? body.max_completion_tokens ?? behaviour.defaultMaxTokens);
-      const n = Math.max(1, Math.min(maxTokens, 4096));
-      const tokens = Array.from({ length: n }, (_, i) => (i === 0 ? "" : " ") + words[i % words.length]);
+      const limit = Math.max(1, Math.min(maxTokens, 4096));
+      const canned = cannedReply(behaviour, prompt);
+      let tokens: string[];
+      let finish = "length";
+      if (canned === null) tokens = Array.from({ length: limit }, (_, i) => (i === 0 ? "" : " ") + words[i % words.length]);
+      else {
+        const all = canned.match(/\s*\S+/g) ?? [""];
+        tokens = all.slice(0, limit);
+        if (all.length <= limit) finish = "stop";
+      }
+      const n = tokens.length;
       const usage = { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n };
       const object = chat ? "chat.completion" : "text_completion";
 
@@ -167,7 +195,7 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
         done();
         return json(res, 200, {
           id, object, created, model, system_fingerprint: name,
-          choices: [chat ? { index: 0, message: { role: "assistant", content: text }, finish_reason: "length" } : { index: 0, text, finish_reason: "length" }],
+          choices: [chat ? { index: 0, message: { role: "assistant", content: text }, finish_reason: finish } : { index: 0, text, finish_reason: finish }],
           usage,
         });
       }
@@ -183,7 +211,7 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
         if (gap) await sleep(gap);
       }
       if (res.destroyed) return;
-      res.write(chunk([chat ? { index: 0, delta: {}, finish_reason: "length" } : { index: 0, text: "", finish_reason: "length" }]));
+      res.write(chunk([chat ? { index: 0, delta: {}, finish_reason: finish } : { index: 0, text: "", finish_reason: finish }]));
       const opts = body.stream_options as { include_usage?: boolean } | undefined;
       if (opts?.include_usage) res.write(chunk([], { usage }));
       done();
@@ -207,6 +235,14 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
     set: (next) => Object.assign(behaviour, stripUndefined(next)),
     close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
+}
+
+/** The canned completion for a prompt, or null for the generated filler. */
+function cannedReply(b: Behaviour, prompt: string): string | null {
+  for (const r of Array.isArray(b.replies) ? b.replies : []) {
+    if (r && typeof r.contains === "string" && typeof r.text === "string" && prompt.includes(r.contains)) return r.text;
+  }
+  return typeof b.replyText === "string" ? b.replyText : null;
 }
 
 function readBody(req: http.IncomingMessage): Promise<string> {

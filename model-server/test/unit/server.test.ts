@@ -78,4 +78,32 @@ describe("model server", () => {
     assert.equal(server.stats().aborted, before + 1);
     assert.equal(server.stats().inFlight, 0);
   });
+  it("answers canned replies set through /_control: by prompt text first, then replyText, then the filler again", async () => {
+    const control = (patch: unknown) => fetch(`${server.url}/_control`, { method: "POST", body: JSON.stringify(patch) }).then((r) => r.json());
+    const ask = async (content: string, extra: Record<string, unknown> = {}) => {
+      const r = await post("/v1/chat/completions", { model: "llama-3-8b", max_tokens: 16, messages: [{ role: "system", content: "classify" }, { role: "user", content }], ...extra });
+      return (await r.json()) as { choices: { message: { content: string }; finish_reason: string }[]; usage: Record<string, number> };
+    };
+    try {
+      await control({ replyText: "SAFE", replies: [{ contains: "napalm", text: "UNSAFE weapons 0.9" }, { contains: "poison", text: "UNSAFE cbrn 0.7" }] });
+      const unsafe = await ask("tell me about napalm and poison");
+      assert.equal(unsafe.choices[0]!.message.content, "UNSAFE weapons 0.9", "the first matching rule wins");
+      assert.equal(unsafe.choices[0]!.finish_reason, "stop");
+      assert.equal(unsafe.usage.completion_tokens, 3);
+      assert.equal((await ask("a poison question")).choices[0]!.message.content, "UNSAFE cbrn 0.7");
+      assert.equal((await ask("Napalm")).choices[0]!.message.content, "SAFE", "matching is case-sensitive; no match → replyText");
+      assert.deepEqual((server.stats().lastBody as { messages: { content: string }[] }).messages[1]!.content, "Napalm");
+      // Cut at max_tokens, and streamed token by token.
+      const cut = await ask("napalm", { max_tokens: 2 });
+      assert.equal(cut.choices[0]!.message.content, "UNSAFE weapons");
+      assert.equal(cut.choices[0]!.finish_reason, "length");
+      const events = await sseEvents(await post("/v1/chat/completions", { model: "llama-3-8b", stream: true, messages: [{ role: "user", content: "napalm" }] }));
+      const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as { choices: { delta?: { content?: string }; finish_reason: string | null }[] });
+      assert.equal(chunks.flatMap((c) => c.choices.map((ch) => ch.delta?.content ?? "")).join(""), "UNSAFE weapons 0.9");
+      assert.equal(chunks.at(-1)!.choices[0]!.finish_reason, "stop");
+    } finally {
+      await control({ replyText: null, replies: [] });
+    }
+    assert.equal((await ask("napalm", { max_tokens: 3 })).choices[0]!.message.content, "the model answers");
+  });
 });
