@@ -5,7 +5,7 @@ import { cel, Conditions, ObservedGeneration, PerMinute, StringEnum } from "./co
 
 export const MemberRoles = ["admin", "developer", "read-only"] as const;
 export const WebhookEvents = [
-  "key.created", "key.rotated", "key.revoked", "key.expiring", "key.expired", "tenant.suspended", "tenant.resumed", "usage.threshold", "limit.threshold", "payment.failed",
+  "key.created", "key.rotated", "key.revoked", "key.expiring", "key.expired", "tenant.suspended", "tenant.resumed", "usage.threshold", "limit.threshold", "payment.failed", "usage.anomaly",
 ] as const;
 
 export const TenantLimits = Type.Object({
