@@ -8,8 +8,8 @@ export {
 } from "./output.ts";
 export { normalizeOutputText, screeningForms } from "./normalize.ts";
 export {
-  consultClassifier, screenWithClassifier, modelRouteClassifier, parseClassifierReply,
-  type ExternalClassifier, type ClassifierRequest, type ClassifierAnswer, type ClassifierOptions, type ClassifierFallback,
+  consultClassifier, screenWithClassifier, modelRouteClassifier, parseClassifierReply, classifierUserMessage,
+  type ExternalClassifier, type ClassifierRequest, type ClassifierAnswer, type ClassifierOptions, type ClassifierFallback, type ClassifierOutcome,
 } from "./classifier.ts";
 export { ContentSafetyPolicy, DEFAULT_POLICY, parsePolicy, shouldConsultClassifier } from "./policy.ts";
 export {
