@@ -26,8 +26,8 @@ import type { Metrics } from "./metrics.ts";
 import { endpoints, firstViolation, MAX_BODY_BYTES, type Endpoint } from "./openapi.ts";
 import { forward, injectIncludeUsage } from "./proxy.ts";
 import { describeUnknown } from "./redact.ts";
-import { CONTENT_WARNING_HEADER, anomalyAuditEvent, contentWarningValue, type AnomalyDetector, type AnomalyEvent, type TrafficSample } from "@crosslogic/safety";
-import { createFlagger, policyOf, screenInput, type SafetyPolicy } from "./safety.ts";
+import { CONTENT_WARNING_HEADER, anomalyAuditEvent, contentWarningValue, type AnomalyDetector, type AnomalyEvent, type ScreenResult, type TrafficSample } from "@crosslogic/safety";
+import { classifyInput, createFlagger, needsClassifier, policyOf, screenRules, type SafetyPolicy } from "./safety.ts";
 import type { Backends } from "./upstream.ts";
 
 export interface AppSettings {
@@ -86,6 +86,8 @@ class Ctx {
   lease: Lease | undefined;
   res: ServerResponse | undefined;
   safety: SafetyPolicy | undefined;
+  /** The rules' verdict when they were unsure: the classifier is asked once the limits admit the request. */
+  unsure: ScreenResult | undefined;
   /** Body reading. */
   chunks: Buffer[] = [];
   size = 0;
@@ -333,22 +335,27 @@ export function createApp(deps: GatewayDeps): RequestHandler {
       const env = key.env;
       if (inference && !env.routes.has(model!)) return fail(req, res, ctx, new GatewayError("model_not_found"));
       if (inference && deps.meter.full) return fail(req, res, ctx, new GatewayError("metering_unavailable"));
-      // Content safety (off: one WeakMap lookup, nothing else).
+      // Content safety (off: one WeakMap lookup, nothing else). The rules run before the limits; when
+      // they are unsure and a classifier is configured, it is asked after admission (see admitted).
       const policy = inference ? policyOf(env) : undefined;
       if (policy) {
         ctx.safety = policy;
-        screenInput(policy, env, deps.backends, ctx.json).then((r) => {
-          if (r.action !== "allow") flagger.flag("input", r, { requestId: ctx.id, prefix: ctx.prefix, env, ip: ctx.ip, endpoint: endpoint.path });
-          if (r.action === "block") return fail(req, res, ctx, new GatewayError("content_policy_violation"));
-          if (r.action === "flag") { const w = contentWarningValue(r.verdicts); if (w) ctx.h.push(CONTENT_WARNING_HEADER, w); }
-          admit(req, res, ctx);
-        }, (err: unknown) => fail(req, res, ctx, err));
-        return;
+        const rules = screenRules(policy, ctx.json);
+        if (needsClassifier(policy, rules)) ctx.unsure = rules;
+        else if (!inputVerdict(req, res, ctx, rules)) return;
       }
       admit(req, res, ctx);
     } catch (err) {
       fail(req, res, ctx, err);
     }
+  }
+
+  /** Records an input verdict; refuses the request (false) or adds the warning header (true). */
+  function inputVerdict(req: IncomingMessage, res: ServerResponse, ctx: Ctx, r: ScreenResult): boolean {
+    if (r.action !== "allow") flagger.flag("input", r, { requestId: ctx.id, prefix: ctx.prefix, env: ctx.key!.env, ip: ctx.ip, endpoint: ctx.endpoint!.path });
+    if (r.action === "block") { fail(req, res, ctx, new GatewayError("content_policy_violation")); return false; }
+    if (r.action === "flag") { const w = contentWarningValue(r.verdicts); if (w) ctx.h.push(CONTENT_WARNING_HEADER, w); }
+    return true;
   }
 
   function admit(req: IncomingMessage, res: ServerResponse, ctx: Ctx): void {
@@ -387,6 +394,23 @@ export function createApp(deps: GatewayDeps): RequestHandler {
     ctx.lease = d.lease;
     if (res.destroyed) { if (d.lease) void limiter.settle(d.lease, 0); return; }
     if (ctx.endpoint!.kind === "models") return models(res, ctx);
+    const unsure = ctx.unsure;
+    if (unsure) {
+      // The classifier, under the key's lease (a refused request never reaches it). Blocked → the
+      // reserved tokens are returned; the request still counts against the key's requests/minute.
+      ctx.unsure = undefined;
+      const release = () => { if (ctx.lease) { void limiter.settle(ctx.lease, 0); ctx.lease = undefined; } };
+      classifyInput(ctx.safety!, env, deps.backends, ctx.json, unsure, (o) => metrics.contentClassifier.labels(o).inc()).then((r) => {
+        if (res.destroyed) return release();
+        if (r.action === "block") release();
+        if (inputVerdict(req, res, ctx, r)) forwardAdmitted(req, res, ctx);
+      }, (err: unknown) => { release(); fail(req, res, ctx, err); });
+      return;
+    }
+    forwardAdmitted(req, res, ctx);
+  }
+
+  function forwardAdmitted(req: IncomingMessage, res: ServerResponse, ctx: Ctx): void {
     proxy(req, res, ctx).catch((err: unknown) => {
       if (ctx.lease) void limiter.settle(ctx.lease, undefined);
       fail(req, res, ctx, err);

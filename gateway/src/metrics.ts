@@ -27,6 +27,7 @@ export function createMetrics() {
     keysLoaded: new client.Gauge({ name: "gateway_keys_loaded", help: "API keys in the in-memory index", registers: [registry] }),
     inFlight: new client.Gauge({ name: "gateway_in_flight_requests", help: "Requests being proxied", registers: [registry], collect() { this.set(inFlight.n); } }),
     contentFlags: new client.Counter({ name: "gateway_content_flags_total", help: "Content-safety verdicts that flagged or blocked (verdicts only, never text)", labelNames: ["direction", "action", "category"], registers: [registry] }),
+    contentClassifier: new client.Counter({ name: "gateway_content_classifier_total", help: "External content-classifier calls by outcome: flagged, clean, timeout, error (verdicts only, never text)", labelNames: ["outcome"], registers: [registry] }),
     anomalies: new client.Counter({ name: "gateway_usage_anomalies_total", help: "Traffic anomalies raised (usage_anomaly audit events)", labelNames: ["metric", "severity"], registers: [registry] }),
     adminAuth: new client.Counter({ name: "gateway_admin_auth_total", help: "Admin token checks", labelNames: ["result"], registers: [registry] }),
   };

@@ -9,7 +9,9 @@
  *   are screened (the rest is skipped and a `screening_limit` verdict recorded): the cost is bounded.
  *   block → 400 `content_policy_violation`; monitor → allowed with `X-Content-Warning`.
  * - Classifier: when configured, a chat model on one of the environment's routes is consulted when
- *   the rules are unsure, with its timeout and fallback (rules | block).
+ *   the rules are unsure, with its timeout and fallback (rules | block) — after the limits have
+ *   admitted the request (the rules run before them). Outcomes counted in
+ *   `gateway_content_classifier_total{outcome}`.
  * - Output: completions are filtered (non-streamed: the whole body; streamed: the raw SSE bytes,
  *   streaming-aware) — see proxy.ts.
  * - Only verdicts (closed enums, rule ids, scores) are recorded: `content_flagged` audit events and
@@ -18,7 +20,7 @@
 import { request } from "undici";
 import type { GatewayContentSafety } from "@crosslogic/crds";
 import {
-  modelRouteClassifier, screenRequest, screenWithClassifier, shouldConsultClassifier, type ExternalClassifier, type ScreenResult, type Verdict,
+  modelRouteClassifier, screenRequest, screenWithClassifier, shouldConsultClassifier, type ClassifierOutcome, type ExternalClassifier, type ScreenResult, type Verdict,
 } from "@crosslogic/safety";
 import { extractUnits } from "@crosslogic/safety/input";
 import type { AuditLog } from "./audit.ts";
@@ -86,12 +88,15 @@ export function createFlagger(audit: AuditLog, count: (direction: string, action
   };
 }
 
-/** A classifier backed by a chat model on one of the environment's routes (sent straight to the backend, not through the limits). */
-function routeClassifier(env: EnvironmentView, backends: Backends, model: string): ExternalClassifier | undefined {
-  const route = env.routes.get(model);
-  if (!route) return undefined;
+/**
+ * A classifier backed by a chat model on one of the environment's routes, sent straight to the
+ * backend: not through the limits, not metered, without the caller's headers. A route that is
+ * missing (renamed, removed) or has no endpoint is an error, so the configured fallback applies.
+ */
+function routeClassifier(env: EnvironmentView, backends: Backends, model: string): ExternalClassifier {
   return modelRouteClassifier(model, async (body, signal) => {
-    const backend = backends.get(route);
+    const route = env.routes.get(model);
+    const backend = route ? backends.get(route) : undefined;
     const ep = backend?.pick();
     if (!backend || !ep) throw new Error("no classifier backend");
     const r = await request(`${ep.origin}${backend.basePath}/v1/chat/completions`, {
@@ -106,12 +111,25 @@ function routeClassifier(env: EnvironmentView, backends: Backends, model: string
   });
 }
 
-/** Screens a request body under the policy; consults the classifier when configured and the rules are unsure. */
-export async function screenInput(policy: SafetyPolicy, env: EnvironmentView, backends: Backends, body: unknown): Promise<ScreenResult> {
-  const rules = screenRequest(body, { mode: policy.input, threshold: policy.threshold, maxChars: SCREEN_MAX_CHARS, windowChars: SCREEN_MAX_CHARS });
-  if (!policy.classifier || !shouldConsultClassifier(policy.lib as Parameters<typeof shouldConsultClassifier>[0], rules.score)) return rules;
-  const classifier = routeClassifier(env, backends, policy.classifier.model);
-  if (!classifier) return rules;
+/** The rules' verdict on a request body (synchronous; at most SCREEN_MAX_CHARS characters). */
+export function screenRules(policy: SafetyPolicy, body: unknown): ScreenResult {
+  return screenRequest(body, { mode: policy.input, threshold: policy.threshold, maxChars: SCREEN_MAX_CHARS, windowChars: SCREEN_MAX_CHARS });
+}
+
+/** Whether the classifier must still be asked: configured, and the rules are unsure (0.15 ≤ score < threshold). */
+export function needsClassifier(policy: SafetyPolicy, rules: ScreenResult): boolean {
+  return policy.classifier !== undefined && shouldConsultClassifier(policy.lib as Parameters<typeof shouldConsultClassifier>[0], rules.score);
+}
+
+/**
+ * Asks the environment's classifier about a body the rules were unsure about and combines the
+ * verdicts (never rejects: timeout, error, a missing route → the fallback). The gateway calls it
+ * only once the request has been admitted by the limits, so a caller over its limits cannot make
+ * the gateway call the classifier, and the call runs under the key's concurrency lease.
+ * `outcome` is told how the call went (flagged | clean | timeout | error), for a metric.
+ */
+export function classifyInput(policy: SafetyPolicy, env: EnvironmentView, backends: Backends, body: unknown, rules: ScreenResult, outcome?: (o: ClassifierOutcome) => void): Promise<ScreenResult> {
+  const c = policy.classifier!;
   let left = CLASSIFIER_MAX_CHARS;
   const texts: string[] = [];
   for (const u of extractUnits(body).units) {
@@ -120,7 +138,7 @@ export async function screenInput(policy: SafetyPolicy, env: EnvironmentView, ba
     left -= t.length;
     texts.push(t);
   }
-  return screenWithClassifier(rules, classifier, { direction: "input", texts }, {
-    mode: policy.input, threshold: policy.threshold, timeoutMs: policy.classifier.timeoutMs ?? 300, fallback: policy.classifier.fallback ?? "rules",
+  return screenWithClassifier(rules, routeClassifier(env, backends, c.model), { direction: "input", texts }, {
+    mode: policy.input, threshold: policy.threshold, timeoutMs: c.timeoutMs ?? 300, fallback: c.fallback ?? "rules", ...(outcome ? { onOutcome: outcome } : {}),
   });
 }
