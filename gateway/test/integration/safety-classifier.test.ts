@@ -36,7 +36,7 @@ describe("content safety: the external classifier on a model route", () => {
   let chatServer: ModelServer, guard: ModelServer;
   let redis: Redis;
   const keys: Record<"block" | "monitor" | "failClosed" | "limited" | "goneOpen" | "goneClosed", TestKey> = {
-    block: makeKey(), monitor: makeKey(), failClosed: makeKey(), limited: makeKey({ limits: { requestsPerMinute: 4, tokensPerMinute: 0, concurrency: 10 } }),
+    block: makeKey(), monitor: makeKey(), failClosed: makeKey(), limited: makeKey({ limits: { requestsPerMinute: 5, tokensPerMinute: 0, concurrency: 10 } }),
     goneOpen: makeKey(), goneClosed: makeKey(),
   };
 
@@ -54,6 +54,11 @@ describe("content safety: the external classifier on a model route", () => {
   const auditEvents = () => h.audits().split("\n").filter((l) => l.includes('"content_flagged"'))
     .map((l) => JSON.parse(l) as { request_id: string; details: { action: string; direction: string; verdicts: Array<{ rule_id: string; category: string; score: number }> } });
   const eventFor = (requestId: string | null) => eventually(() => auditEvents().find((e) => e.request_id === requestId));
+  /** gateway_content_classifier_total for one outcome. */
+  const outcomes = async (outcome: string) => {
+    const m = new RegExp(`^gateway_content_classifier_total\\{outcome="${outcome}"\\} (\\d+)$`, "m").exec(await (await fetch(`${h.gw.adminUrl}/metrics`)).text());
+    return m ? Number(m[1]) : 0;
+  };
   const refused = (a: Answer) => a.status === 400 && a.body.error?.code === "content_policy_violation";
 
   before(async () => {
@@ -89,7 +94,7 @@ describe("content safety: the external classifier on a model route", () => {
   });
 
   it("block mode: an unsure prompt is refused when the classifier says harmful and forwarded when it says benign", async () => {
-    const [g0, c0] = [guardCalls(), chatCalls()];
+    const [g0, c0, flagged0, clean0] = [guardCalls(), chatCalls(), await outcomes("flagged"), await outcomes("clean")];
     const bad = await chat(keys.block, UNSURE_HARMFUL);
     assert.ok(refused(bad), `refused: ${bad.status} ${JSON.stringify(bad.body)}`);
     assert.equal(guardCalls(), g0 + 1, "the classifier was asked once");
@@ -103,6 +108,7 @@ describe("content safety: the external classifier on a model route", () => {
     assert.equal(good.headers.get("x-content-warning"), null);
     assert.equal(guardCalls(), g0 + 2);
     assert.equal(chatCalls(), c0 + 1, "the benign prompt reached the chat model");
+    assert.deepEqual([await outcomes("flagged"), await outcomes("clean")], [flagged0 + 1, clean0 + 1]);
   });
 
   it("the classifier gets the prompt text in the documented request (system instruction, <text> block, max_tokens 16, temperature 0)", async () => {
@@ -165,6 +171,8 @@ describe("content safety: the external classifier on a model route", () => {
       guard.set(fault);
       t.after(() => guard.set({ failureMode: "none", failureRate: 0, latencyMs: 0, ...VERDICTS }));
       const g0 = guardCalls();
+      const outcome = fault.failureMode === "hang" || fault.latencyMs ? "timeout" : "error";
+      const o0 = await outcomes(outcome);
       // fallback rules: the rules alone allow the unsure prompt (0.475 < 0.5).
       const open = await chat(keys.block, UNSURE_HARMFUL);
       assert.equal(open.status, 200, `fallback rules: ${open.status} ${JSON.stringify(open.body)}`);
@@ -181,9 +189,8 @@ describe("content safety: the external classifier on a model route", () => {
         // The abandoned calls are cancelled, not left open at the classifier.
         await eventually(() => guard.stats().inFlight === 0, 3000);
       }
-      // The outcome is counted (verdict only).
-      const metrics = await (await fetch(`${h.gw.adminUrl}/metrics`)).text();
-      assert.ok(/gateway_content_classifier_total\{outcome="(timeout|error)"\} [1-9]/.test(metrics), "metric " + /gateway_content_classifier_total\{outcome="(timeout|error)"\} [1-9]/.source);
+      // The outage is counted, also for the request the fail-open fallback let through unflagged.
+      assert.equal(await outcomes(outcome), o0 + 2, `gateway_content_classifier_total{outcome="${outcome}"}`);
     });
   }
 
@@ -199,20 +206,22 @@ describe("content safety: the external classifier on a model route", () => {
 
   it("the classifier call does not spend the caller's rate-limit budget; callers refused by the limits never reach it", async () => {
     const g0 = guardCalls();
-    const remaining: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const a = await chat(keys.limited, UNSURE_BENIGN);
-      assert.equal(a.status, 200);
-      assert.equal(a.headers.get("x-ratelimit-limit"), "4");
-      remaining.push(Number(a.headers.get("x-ratelimit-remaining")));
+    // Refused by the rules alone (before the limits): nothing of the key's budget is spent.
+    assert.ok(refused(await chat(keys.limited, SURE_HARMFUL)));
+    const seen: Array<[number, string | null, string | null]> = [];
+    for (const prompt of [UNSURE_BENIGN, UNSURE_BENIGN, UNSURE_BENIGN, UNSURE_HARMFUL, UNSURE_BENIGN]) {
+      const a = await chat(keys.limited, prompt);
+      seen.push([a.status, a.headers.get("x-ratelimit-limit"), a.headers.get("x-ratelimit-remaining")]);
     }
-    assert.deepEqual(remaining, [3, 2, 1, 0], "one unit per request, none for the classifier call");
-    assert.equal(guardCalls(), g0 + 4, "the classifier was asked for each request");
+    // One unit per request (the key allows 5/min), none for the classifier calls; the request the
+    // classifier refused was admitted first, so it counts.
+    assert.deepEqual(seen, [[200, "5", "4"], [200, "5", "3"], [200, "5", "2"], [400, "5", "1"], [200, "5", "0"]]);
+    assert.equal(guardCalls(), g0 + 5, "the classifier was asked for each unsure request");
     const over = await chat(keys.limited, UNSURE_BENIGN);
     assert.equal(over.status, 429);
     const overBad = await chat(keys.limited, UNSURE_HARMFUL);
     assert.equal(overBad.status, 429);
-    assert.equal(guardCalls(), g0 + 4, "requests refused by the limits cost no classifier call");
+    assert.equal(guardCalls(), g0 + 5, "requests refused by the limits cost no classifier call");
   });
 
   it("the prompt text is in no log line, audit event, metric or Redis key the gateway wrote; only the verdict is", async () => {
