@@ -20,6 +20,7 @@ const Env = Type.Object({
   USAGE_RETENTION_DAYS: Int("Usage records are kept this many days", 90, 1),
   AUDIT_RETENTION_DAYS: Int("Audit events are kept this many days", 365, 1),
   LIMIT_NOTIFICATION_WINDOW_SECONDS: Int("At most one limit.threshold notification per tenant, key and limiter layer within this window", 3600, 1),
+  ANOMALY_NOTIFICATION_WINDOW_SECONDS: Int("At most one usage.anomaly notification per tenant, subject (key or tenant) and metric within this window (an escalation to critical still goes out)", 3600, 1),
   WEBHOOK_MAX_ATTEMPTS: Int("Outgoing webhook attempts before dead-lettering", 8, 1),
   LOG_LEVEL: Type.Union([Type.Literal("error"), Type.Literal("warn"), Type.Literal("info"), Type.Literal("debug")], { default: "info" }),
 });

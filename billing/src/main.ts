@@ -1,7 +1,7 @@
 /**
  * The billing process: Stripe webhook endpoint, billing loop (suspension after the grace period,
- * limit-threshold notifications), metered usage reporting (only with STRIPE_SECRET_KEY), outgoing
- * webhook sender and the retention job. /healthz, /readyz (database) and /metrics on PORT.
+ * limit-threshold and usage-anomaly notifications), metered usage reporting (only with
+ * STRIPE_SECRET_KEY), outgoing webhook sender and the retention job. /healthz, /readyz (database) and /metrics on PORT.
  *   node billing/src/main.ts
  */
 import * as k8s from "@kubernetes/client-node";
@@ -9,6 +9,7 @@ import Stripe from "stripe";
 import { createDatabase, runRetention } from "@crosslogic/data";
 import { createApp } from "./app.ts";
 import { loadConfig } from "./config.ts";
+import { createAnomalyNotifier } from "./anomaly-notifications.ts";
 import { createLimitNotifier } from "./limit-notifications.ts";
 import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
@@ -54,6 +55,7 @@ const reporter = config.STRIPE_SECRET_KEY
 if (reporter) log.info("Usage reporting to Stripe enabled", { meterEventName: config.STRIPE_METER_EVENT_NAME, periodSeconds: config.USAGE_REPORT_PERIOD_SECONDS });
 else log.warn("Usage reporting to Stripe disabled: STRIPE_SECRET_KEY is not set (the webhook endpoint and notifications still run)");
 const limits = createLimitNotifier(deps, { windowMs: config.LIMIT_NOTIFICATION_WINDOW_SECONDS * 1000 });
+const anomalies = createAnomalyNotifier(deps, { windowMs: config.ANOMALY_NOTIFICATION_WINDOW_SECONDS * 1000 });
 
 function every(seconds: number, name: string, fn: () => Promise<unknown>): NodeJS.Timeout {
   let busy = false;
@@ -74,6 +76,9 @@ const timers = [
     const r = await limits.runOnce();
     metrics.limitNotifications.inc({ result: "notified" }, r.notified);
     metrics.limitNotifications.inc({ result: "suppressed" }, r.suppressed);
+    const a = await anomalies.runOnce();
+    metrics.anomalyNotifications.inc({ result: "notified" }, a.notified);
+    metrics.anomalyNotifications.inc({ result: "suppressed" }, a.suppressed);
   }),
   ...(reporter ? [every(config.USAGE_REPORT_PERIOD_SECONDS / 4, "Usage reporting", async () => {
     const s = await reporter.runOnce();

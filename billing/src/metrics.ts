@@ -27,6 +27,11 @@ export function createMetrics(db?: Database) {
       help: "Rate-limit audit events turned into limit.threshold notifications (notified) or throttled by the window (suppressed).",
       labelNames: ["result"], registers: [registry],
     }),
+    anomalyNotifications: new Counter({
+      name: "crosslogic_billing_anomaly_notifications_total",
+      help: "Traffic-anomaly audit events turned into usage.anomaly notifications (notified) or throttled by the window (suppressed).",
+      labelNames: ["result"], registers: [registry],
+    }),
     loopErrors: new Counter({ name: "crosslogic_billing_loop_errors_total", help: "Failed runs of a background job.", labelNames: ["job"], registers: [registry] }),
     outboxDepth: new Gauge({
       name: "crosslogic_billing_outbox_depth",
@@ -45,7 +50,7 @@ export function createMetrics(db?: Database) {
   for (const s of ["processed", "ignored", "stale", "duplicate", "missing_signature", "invalid_signature", "error"]) m.stripeWebhooks.inc({ status: s }, 0);
   for (const r of ["delivered", "failed", "dead_lettered"]) m.notifications.inc({ result: r }, 0);
   for (const r of ["reported", "failed", "empty"]) m.usageReports.inc({ result: r }, 0);
-  for (const r of ["notified", "suppressed"]) m.limitNotifications.inc({ result: r }, 0);
+  for (const r of ["notified", "suppressed"]) { m.limitNotifications.inc({ result: r }, 0); m.anomalyNotifications.inc({ result: r }, 0); }
   return m;
 }
 

@@ -73,6 +73,7 @@ describe("billing configuration", () => {
     const c = loadConfig({ DATABASE_URL: "postgresql://x@127.0.0.1/db", STRIPE_WEBHOOK_SECRET: "whsec_1" });
     assert.equal(c.STRIPE_SECRET_KEY, undefined);
     assert.equal(c.LIMIT_NOTIFICATION_WINDOW_SECONDS, 3600);
+    assert.equal(c.ANOMALY_NOTIFICATION_WINDOW_SECONDS, 3600);
     assert.throws(() => loadConfig({ DATABASE_URL: "postgresql://x@127.0.0.1/db" }), /STRIPE_WEBHOOK_SECRET/);
   });
   it("applies defaults (90-day usage retention)", () => {
