@@ -13,7 +13,10 @@
  * A slow ramp never trips it: the baseline follows (at +5 % per window the observed/expected
  * ratio settles near 1.4). Severity is `critical` at ≥ criticalRatio × expected (default 10×) or
  * when the baseline was ~0, else `warning`. One event per subject and metric when an anomaly
- * starts (and again if it escalates to critical); none while it persists.
+ * starts, and one more if it escalates to critical; none while it persists. A running anomaly
+ * stays under evaluation, request by request and window after window, until it has reached
+ * critical (a surge arriving one request at a time crosses the warning ratio first and the
+ * critical one later); it ends with the first window that is not anomalous.
  *
  * Memory: a fixed-size record per subject (12 numbers and a few flags); at most `maxSubjects`
  * subjects (oldest evicted first). Time comes from the injectable clock or the `at` argument.
@@ -138,13 +141,13 @@ export function createAnomalyDetector(options: AnomalyOptions = {}): AnomalyDete
     s.mean[m] = (1 - a) * mean + a * clipped;
   };
 
-  const closeWindows = (s: Subject, key: string, at: number, out: AnomalyEvent[]): void => {
+  const closeWindows = (s: Subject, key: string, at: number): void => {
     const elapsed = Math.floor((at - s.windowStart) / windowMs);
     if (elapsed < 1) return;
     for (let m = 0; m < M; m++) {
-      const hot = s.hot[m] === 1 || evaluate(s, m, s.current[m]!, at, out);
+      // No evaluation here: `add` evaluated the final count already (the baseline has not moved since).
       update(s, m, s.current[m]!);
-      if (!hot) s.alerted[m] = 0;
+      if (s.hot[m] === 0) s.alerted[m] = 0;
       s.current[m] = 0;
       s.hot[m] = 0;
     }
@@ -177,13 +180,14 @@ export function createAnomalyDetector(options: AnomalyOptions = {}): AnomalyDete
   };
 
   const add = (s: Subject, key: string, sample: TrafficSample, at: number, out: AnomalyEvent[]): void => {
-    closeWindows(s, key, at, out);
+    closeWindows(s, key, at);
     const values = [sample.requests ?? 0, sample.tokens ?? 0, sample.errors ?? 0, sample.unauthorized ?? 0];
     for (let m = 0; m < M; m++) {
       const v = values[m]!;
       if (!(v > 0)) continue;
       s.current[m] = s.current[m]! + v;
-      if (s.hot[m] === 0 && evaluate(s, m, s.current[m]!, at, out)) s.hot[m] = 1;
+      // Keep evaluating a running anomaly until it has alerted critical: `alerted` still limits it to one event per level.
+      if ((s.hot[m] === 0 || s.alerted[m]! < 2) && evaluate(s, m, s.current[m]!, at, out)) s.hot[m] = 1;
     }
   };
 

@@ -52,6 +52,7 @@ test("traffic baselines raise alerts only on sudden deviations", async (t) => {
   await t.test("a 5× spike is a warning, not critical", () => {
     const { events } = run(40, (w) => ({ requests: w >= 30 ? 500 : 100 }));
     assert.ok(events.some((e) => e.metric === "requests" && e.severity === "warning"));
+    assert.deepEqual(events.filter((e) => e.severity === "critical"), [], "a sustained 5× stays a warning");
   });
   await t.test("a burst of 401s from a zero baseline is critical", () => {
     const { events } = run(20, (w) => ({ requests: 100, unauthorized: w === 15 ? 60 : 0 }));
@@ -85,4 +86,37 @@ test("an anomaly becomes a usage_anomaly audit event and a webhook body", () => 
   assert.equal(audit.tenant_id, "acme");
   assert.equal(audit.details.metric, "requests");
   assert.equal(anomalyWebhookPayload(e).type, "usage.anomaly");
+});
+
+test("a request-count surge arriving one request at a time escalates warning → critical, once each", async (t) => {
+  /** The window index, severity and subject of each event, in the order raised. */
+  const timeline = (events: AnomalyEvent[]) => events.map((e) => `w${(Date.parse(e.windowStart) - T0) / WINDOW} ${e.subject} ${e.metric} ${e.severity}`);
+  const r = noise(11);
+  const baseline = Array.from({ length: 30 }, () => Math.round(100 * (1 + 0.2 * r())));
+  await t.test("steady traffic (30 windows at 100 ± 20 %, one request at a time) raises nothing", () => {
+    assert.deepEqual(run(30, (w) => ({ requests: baseline[w]! })).events, []);
+  });
+  await t.test("15× within one window: warning at ~4×, critical at ~10× of the same window; nothing more while it lasts", () => {
+    const { events } = run(36, (w) => ({ requests: w < 30 ? baseline[w]! : 1500 }));
+    assert.deepEqual(timeline(events), [
+      "w30 tenant requests warning", "w30 key requests warning",
+      "w30 tenant requests critical", "w30 key requests critical",
+    ]);
+    const [warning, critical] = events.filter((e) => e.subject === "key");
+    assert.ok(warning!.observed < critical!.observed, "critical is raised later in the window, at a higher count");
+    assert.ok(critical!.ratio !== null && critical!.ratio >= 10, "the baseline was not ~0: critical by ratio");
+  });
+  await t.test("5× then 15× in the next window: the running anomaly escalates to critical in its second window", () => {
+    const { events } = run(36, (w) => ({ requests: w < 30 ? baseline[w]! : w === 30 ? 500 : 1500 }));
+    assert.deepEqual(timeline(events), [
+      "w30 tenant requests warning", "w30 key requests warning",
+      "w31 tenant requests critical", "w31 key requests critical",
+    ]);
+  });
+  await t.test("after the surge ends, a new one is a new anomaly", () => {
+    const { events } = run(60, (w) => ({ requests: w < 30 || (w >= 33 && w < 50) ? baseline[w % 30]! : 1500 }));
+    assert.deepEqual(timeline(events).filter((l) => l.includes(" key ")), [
+      "w30 key requests warning", "w30 key requests critical", "w50 key requests warning", "w50 key requests critical",
+    ]);
+  });
 });
