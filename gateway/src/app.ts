@@ -127,7 +127,7 @@ export function createApp(deps: GatewayDeps): RequestHandler {
   function anomalyRaised(e: AnomalyEvent): void {
     metrics.anomalies.labels(e.metric, e.severity).inc();
     const ev = anomalyAuditEvent(e);
-    // The billing helper's notifier can pick persisted usage_anomaly events up for tenant webhooks (anomalyWebhookPayload).
+    // Once persisted, billing turns usage_anomaly audit events into usage.anomaly webhooks (billing/WEBHOOKS.md).
     audit.write("usage_anomaly", { actor_id: ev.actor_id, tenant_id: ev.tenant_id, details: ev.details });
   }
 

@@ -221,7 +221,3 @@ export function anomalyAuditEvent(event: AnomalyEvent): AuditEvent {
   });
 }
 
-/** The tenant webhook body for an anomaly (the notifier signs and delivers it). */
-export function anomalyWebhookPayload(event: AnomalyEvent): { type: "usage.anomaly"; created: string; data: AnomalyEvent } {
-  return { type: "usage.anomaly", created: event.detectedAt, data: event };
-}

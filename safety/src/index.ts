@@ -13,6 +13,6 @@ export {
 } from "./classifier.ts";
 export { ContentSafetyPolicy, DEFAULT_POLICY, parsePolicy, shouldConsultClassifier } from "./policy.ts";
 export {
-  createAnomalyDetector, anomalyAuditEvent, anomalyWebhookPayload, Metrics,
+  createAnomalyDetector, anomalyAuditEvent, Metrics,
   type AnomalyDetector, type AnomalyEvent, type AnomalyOptions, type TrafficSample, type Metric, type Severity,
 } from "./anomaly.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AuditActions } from "@crosslogic/crds/audit";
-import { anomalyAuditEvent, anomalyWebhookPayload, createAnomalyDetector, type AnomalyEvent, type TrafficSample } from "../../src/index.ts";
+import { anomalyAuditEvent, createAnomalyDetector, type AnomalyEvent, type TrafficSample } from "../../src/index.ts";
 
 const WINDOW = 60_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -76,7 +76,7 @@ test("memory is bounded by maxSubjects", () => {
   assert.ok(d.size() <= 100);
 });
 
-test("an anomaly becomes a usage_anomaly audit event and a webhook body", () => {
+test("an anomaly becomes a usage_anomaly audit event", () => {
   const { events } = run(40, (w) => ({ requests: w >= 30 ? 1000 : 100 }));
   const e = events.find((x) => x.subject === "key")!;
   const audit = anomalyAuditEvent(e);
@@ -85,7 +85,6 @@ test("an anomaly becomes a usage_anomaly audit event and a webhook body", () => 
   assert.equal(audit.actor_id, "clsk_live_0011aabb");
   assert.equal(audit.tenant_id, "acme");
   assert.equal(audit.details.metric, "requests");
-  assert.equal(anomalyWebhookPayload(e).type, "usage.anomaly");
 });
 
 test("a request-count surge arriving one request at a time escalates warning → critical, once each", async (t) => {
