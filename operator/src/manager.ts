@@ -26,7 +26,7 @@ import { apiKeyController } from "./controllers/api-key/controller.ts";
 import { environmentController } from "./controllers/environment/controller.ts";
 import { nodeAuditEvents, type NodeLike } from "./controllers/node-pools.ts";
 import { tenantController } from "./controllers/tenant/controller.ts";
-import { Controller, type Context, type Informers, type Obj, type Queues } from "./controllers/runtime.ts";
+import { Controller, PublishPacer, type Context, type Informers, type Obj, type Queues } from "./controllers/runtime.ts";
 
 export interface Operator {
   readonly port: number;
@@ -96,8 +96,8 @@ export async function startOperator(config: Readonly<Config>, deps: OperatorDeps
     informers = inf;
     const depth = (name: string) => (d: number) => metrics.queueDepth.set({ controller: name }, d);
     const queues: Queues = { tenant: new WorkQueue({ onDepth: depth("tenant") }), environment: new WorkQueue({ onDepth: depth("environment") }), apiKey: new WorkQueue({ onDepth: depth("apikey") }) };
-    const ctx: Context = { client, config, log, metrics, events, audit, revocation, informers: inf, queues, statusMemory: new Map(), now, notifier: data?.notifier ?? noNotifier };
-    wireEventHandlers(inf, queues, config, audit, () => synced, ctx.statusMemory);
+    const ctx: Context = { client, config, log, metrics, events, audit, revocation, informers: inf, queues, statusMemory: new Map(), publishPacer: new PublishPacer(PUBLISH_WINDOW_MS), now, notifier: data?.notifier ?? noNotifier };
+    wireEventHandlers(inf, queues, config, audit, () => synced, ctx.statusMemory, ctx.publishPacer);
 
     for (const i of Object.values(inf)) i.start();
     await Promise.all(Object.values(inf).map((i) => i.waitForSync()));
@@ -180,8 +180,11 @@ async function openDatabase(config: Readonly<Config>, url: string, log: Logger, 
   return { persister, notifier, close: () => db.close() };
 }
 
+/** Gateway-config writes for new keys: at most one per Environment per window, the first at once. */
+const PUBLISH_WINDOW_MS = 500;
+
 /** Maps every watched object to the primary objects whose desired state depends on it. */
-function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, audit: AuditSink, synced: () => boolean, memory: Context["statusMemory"]): void {
+function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, audit: AuditSink, synced: () => boolean, memory: Context["statusMemory"], pacer: PublishPacer): void {
   const forget = (o: KubeObject) => { if (o.metadata.uid) memory.delete(o.metadata.uid); };
   const envsOfTenant = (tenant: string) => inf.environments.listIn(tenantNamespace(tenant));
   const keysOfEnv = (ns: string, env: string) => inf.apiKeys.listIn(ns).filter((k) => k.spec.environment === env);
@@ -227,7 +230,11 @@ function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, 
     const l = ev.obj.metadata.labels ?? {};
     if (l[Labels.apiKey] && ev.obj.metadata.namespace) {
       q.apiKey.add(`${ev.obj.metadata.namespace}/${l[Labels.apiKey]}`);
-      if (l[Labels.environment]) q.environment.add(`${ev.obj.metadata.namespace}/${l[Labels.environment]}`);
+      // A new or rotated key: published at once, or with the rest of a burst (one config write per pass).
+      if (l[Labels.environment]) {
+        const envKey = `${ev.obj.metadata.namespace}/${l[Labels.environment]}`;
+        q.environment.addAfter(envKey, pacer.delay(envKey));
+      }
       return;
     }
     const tenant = l[Labels.tenant];

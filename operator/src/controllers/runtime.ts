@@ -54,6 +54,8 @@ export interface Context {
   notifier: Notifier;
   informers: Informers;
   queues: Queues;
+  /** Gateway-config writes per Environment key, to publish bursts of new keys together. */
+  publishPacer: PublishPacer;
   /** Statuses this process wrote, by uid: read-your-writes while the cache has not caught up. */
   statusMemory: Map<string, { staleVersion: string | undefined; status: unknown }>;
   now(): Date;
@@ -61,6 +63,39 @@ export interface Context {
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
+}
+
+/**
+ * Paces gateway-config writes per Environment for newly issued keys: the first key after a quiet
+ * spell is published at once; keys issued within `windowMs` of the last write go out together at the
+ * end of that window (a burst of N keys costs one or two config writes, not N). Revocations and spec
+ * changes are not paced.
+ */
+export class PublishPacer {
+  readonly windowMs: number;
+  #lastWrite = new Map<string, number>();
+
+  constructor(windowMs: number) {
+    this.windowMs = windowMs;
+  }
+
+  wrote(key: string, at = Date.now()): void {
+    this.#lastWrite.delete(key);
+    this.#lastWrite.set(key, at);
+    // Oldest first (re-inserted on write): forget entries that can no longer delay anything.
+    if (this.#lastWrite.size > 1024) for (const [k, t] of this.#lastWrite) { if (at - t < this.windowMs) break; this.#lastWrite.delete(k); }
+  }
+
+  /** Environments remembered (bounded: old entries are forgotten). */
+  get size(): number {
+    return this.#lastWrite.size;
+  }
+
+  /** Milliseconds until `key` may be written again (0: now). */
+  delay(key: string, now = Date.now()): number {
+    const last = this.#lastWrite.get(key);
+    return last === undefined ? 0 : Math.max(0, last + this.windowMs - now);
+  }
 }
 
 /** Thrown for problems a retry cannot fix soon; the controller logs it and backs off to the slowest rate. */
@@ -115,17 +150,35 @@ export class Controller {
   }
 }
 
+/**
+ * What one reconcile created or restored among its children, told as at most two Events on the owner
+ * ("Created Namespace a, Role a/b, …", "Restored …"): one Event per pass, not one per child.
+ */
+export class ChangeReport {
+  readonly #created: string[] = [];
+  readonly #restored: string[] = [];
+
+  record(outcome: "created" | "updated", type: ResourceType, desired: ChildObject): void {
+    (outcome === "created" ? this.#created : this.#restored).push(`${type.kind} ${desired.metadata.namespace ? `${desired.metadata.namespace}/` : ""}${desired.metadata.name}`);
+  }
+
+  /** Records the Events (nothing when nothing changed) and starts over. */
+  flush(ctx: Context, owner: KubeObject & { kind?: string; apiVersion?: string }): void {
+    if (this.#created.length) ctx.events.event(owner, "Normal", "Created", `Created ${this.#created.join(", ")}`);
+    if (this.#restored.length) ctx.events.event(owner, "Normal", "Repaired", `Restored ${this.#restored.join(", ")} to the desired state`);
+    this.#created.length = 0;
+    this.#restored.length = 0;
+  }
+}
+
 /** Applies `desired` (server-side apply, forced, own field manager) when it would change `observed`. */
-export async function applyIfChanged(ctx: Context, controller: string, fieldManager: string, type: ResourceType, desired: ChildObject, observed: KubeObject | undefined, owner?: KubeObject & { kind?: string; apiVersion?: string }): Promise<"created" | "updated" | "unchanged"> {
+export async function applyIfChanged(ctx: Context, controller: string, fieldManager: string, type: ResourceType, desired: ChildObject, observed: KubeObject | undefined, report?: ChangeReport): Promise<"created" | "updated" | "unchanged"> {
   const obj = withAppliedHash(desired);
   if (!needsApply(observed, obj)) return "unchanged";
   await ctx.client.apply(type, obj, fieldManager);
   ctx.metrics.writes.inc({ controller, kind: type.kind, op: "apply" });
   const outcome = observed ? "updated" : "created";
-  if (owner) {
-    const what = `${type.kind} ${desired.metadata.namespace ? `${desired.metadata.namespace}/` : ""}${desired.metadata.name}`;
-    ctx.events.event(owner, "Normal", outcome === "created" ? "Created" : "Repaired", outcome === "created" ? `Created ${what}` : `Restored ${what} to its desired state`);
-  }
+  report?.record(outcome, type, desired);
   return outcome;
 }
 

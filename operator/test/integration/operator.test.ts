@@ -101,6 +101,12 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     assert.equal(await canCluster(`alice-${id}`, "update", `tenants.crosslogic.ai/${tenant}`), "no");
     const viewer = await get(["clusterrolebinding", `crosslogic-tenant-${tenant}-viewer`]);
     assert.equal(viewer.metadata.ownerReferences?.[0]?.uid, t.metadata.uid);
+    // One Event tells what the first pass created (kubectl describe tenant), not one Event per object.
+    const created = (await k.json<{ items: Array<{ reason: string; message: string }> }>(["get", "events", "-n", "default", "--field-selector", `involvedObject.name=${tenant},reason=Created`, "-o", "json"])).items;
+    assert.equal(created.length, 1, JSON.stringify(created));
+    for (const what of [`Namespace ${ns}`, `NetworkPolicy ${ns}/crosslogic-default-deny`, `Role ${ns}/crosslogic-read-only`, `RoleBinding ${ns}/crosslogic-admin`, `ClusterRoleBinding crosslogic-tenant-${tenant}-viewer`]) {
+      assert.ok(created[0]!.message.includes(what), `${what} in: ${created[0]!.message}`);
+    }
   });
 
   it("Environment: ECDSA P-256 Certificate ≤ 90 days, gateway-only policies in the pool namespace, valid gateway config", async () => {
@@ -182,6 +188,11 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     assert.ok((await gatewayConfig("prod")).keys.some((x) => x.name === "bot"));
     // The unlabelled policy is no longer recognisably ours, so a fresh labelled one replaces it (same name: re-labelled).
     await waitFor("pool policy re-labelled", async () => (await get(["networkpolicy", policy.metadata.name, "-n", pool])).metadata.labels?.["crosslogic.ai/environment"] === "prod");
+    // The repairs are told on their owners: the edited Role as restored, the deleted policy as created again.
+    const events = async (name: string, namespace: string) => (await k.json<{ items: Array<{ reason: string; message: string }> }>(["get", "events", "-n", namespace, "--field-selector", `involvedObject.name=${name}`, "-o", "json"])).items;
+    await waitFor("the Role's repair on the Tenant", async () => (await events(tenant, "default")).some((e) => e.reason === "Repaired" && e.message.includes(`Role ${ns}/crosslogic-read-only`)));
+    assert.ok((await events(tenant, "default")).some((e) => e.reason === "Created" && e.message === `Created NetworkPolicy ${ns}/crosslogic-default-deny`));
+    await waitFor("the Certificate's repair on the Environment", async () => (await events("prod", ns)).some((e) => e.reason === "Repaired" && e.message.includes(`Certificate ${ns}/prod-tls`)));
   });
 
   it("replaces a key whose Secret was deleted or tampered with, and says so", async () => {

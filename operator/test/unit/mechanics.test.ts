@@ -4,9 +4,10 @@ import { backoffDelay } from "../../src/kube/backoff.ts";
 import { contains, needsApply, withAppliedHash } from "../../src/kube/apply.ts";
 import { mergeConditions } from "../../src/kube/conditions.ts";
 import { WorkQueue } from "../../src/kube/workqueue.ts";
+import { PublishPacer } from "../../src/controllers/runtime.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import { generateApiKey, withDefaults, API_VERSION, type ApiKey, type ApiKeySpec } from "@crosslogic/crds";
-import { apiKeyStatus, decideKeyAction } from "../../src/controllers/api-key/decide.ts";
+import { apiKeyStatus, decideKeyAction, PUBLICATION_GRACE_MS, publicationPendingMs } from "../../src/controllers/api-key/decide.ts";
 import { keySecretContent, readKeyMaterial } from "../../src/controllers/api-key/key-material.ts";
 import { nodeAuditEvents, poolCapacity, type NodeLike } from "../../src/controllers/node-pools.ts";
 
@@ -36,6 +37,24 @@ describe("work queue", () => {
     await new Promise((r) => setTimeout(r, 30));
     assert.equal(q.length, 1);
     q.shutDown();
+  });
+});
+
+describe("publish pacer", () => {
+  it("lets the first write after a quiet spell go at once and holds the rest of a burst to the window's end", () => {
+    const p = new PublishPacer(500);
+    assert.equal(p.delay("ns/prod", 1_000), 0, "never written: now");
+    p.wrote("ns/prod", 1_000);
+    assert.equal(p.delay("ns/prod", 1_100), 400, "100 ms after a write: wait for the window");
+    assert.equal(p.delay("ns/dev", 1_100), 0, "other environments are not held back");
+    assert.equal(p.delay("ns/prod", 1_500), 0, "window over: now");
+  });
+  it("stays bounded with many environments", () => {
+    const p = new PublishPacer(500);
+    for (let i = 0; i < 5_000; i++) p.wrote(`ns/e${i}`, i * 1_000);
+    assert.equal(p.delay("ns/e4999", 4_999_100), 400, "the latest write still counts");
+    assert.equal(p.delay("ns/e0", 4_999_100), 0);
+    assert.ok(p.size <= 1025, `${p.size} entries`);
   });
 });
 
@@ -110,6 +129,15 @@ describe("ApiKey decisions", () => {
     ["revoked → never touch the Secret", key({ revoked: true }), false, readKeyMaterial(undefined), "none"],
   ];
   for (const [name, k, exists, m, want] of cases) it(name, () => assert.equal(decideKeyAction(k, exists, m, now).kind, want));
+  it("a freshly issued key's status waits for publication, up to the grace period", () => {
+    const t = now.getTime();
+    assert.equal(publicationPendingMs(key(), good, false, t - 1000, now), PUBLICATION_GRACE_MS - 1000, "issued 1 s ago, not yet published: hold the write");
+    assert.equal(publicationPendingMs(key(), good, true, t - 1000, now), 0, "published: write Ready now");
+    assert.equal(publicationPendingMs(key(), good, false, t - PUBLICATION_GRACE_MS, now), 0, "still unpublished after the grace period: say it is waiting");
+    assert.equal(publicationPendingMs(key({ revoked: true }), good, false, t, now), 0, "revocations are never held");
+    assert.equal(publicationPendingMs(key(), readKeyMaterial(undefined), false, t, now), 0, "no key issued: nothing to wait for");
+    assert.equal(publicationPendingMs(key({ expiresAt: "2026-01-01T00:00:00Z" }), good, false, t, now), 0, "expired: say so now");
+  });
   it("status: Active and Ready once published; Expired after expiresAt; Revoked", () => {
     const s = apiKeyStatus(key(), { environmentFound: true, secretName: "apikey-k", material: good, published: true }, now);
     assert.equal(s.phase, "Active");

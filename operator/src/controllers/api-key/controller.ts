@@ -11,9 +11,9 @@ import { withAppliedHash } from "../../kube/apply.ts";
 import { isConflict, resourcePath } from "../../kube/client.ts";
 import type { KubeObject } from "../../kube/informer.ts";
 import { Types } from "../../kube/types.ts";
-import { applyIfChanged, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, removeFinalizer, writeStatusIfChanged, type Context, type Obj, type ReconcileResult } from "../runtime.ts";
+import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, removeFinalizer, writeStatusIfChanged, type Context, type Obj, type ReconcileResult } from "../runtime.ts";
 import { ownerRef, type ChildObject } from "../tenant/desired.ts";
-import { apiKeyStatus, decideKeyAction, isExpired, nextTimedChange } from "./decide.ts";
+import { apiKeyStatus, decideKeyAction, isExpired, nextTimedChange, publicationPendingMs } from "./decide.ts";
 import { keyNotifications, msUntilExpiryNotice } from "../../persistence/notifications.ts";
 import { keySecretContent, livePreviousKeys, readKeyMaterial, type KeyMaterial, type SecretLike } from "./key-material.ts";
 
@@ -153,9 +153,13 @@ export function apiKeyController(ctx: Context) {
         secret = await replaceKey(secret!, env, { ...(material.rotationRequest ? { rotationRequest: material.rotationRequest } : {}), ...(material.rotatedAt ? { rotatedAt: material.rotatedAt } : {}) }, live, keyText);
         material = readKeyMaterial(secret);
       }
-      ctx.queues.environment.add(envKey);
+      ctx.queues.environment.addAfter(envKey, ctx.publishPacer.delay(envKey));
     }
-    if (secret) await applyIfChanged(ctx, NAME, FM, Types.secret, secretMeta(apiKey), secret, apiKey);
+    if (secret) {
+      const report = new ChangeReport();
+      await applyIfChanged(ctx, NAME, FM, Types.secret, secretMeta(apiKey), secret, report);
+      report.flush(ctx, apiKey);
+    }
 
     const statusBefore = knownStatus(ctx, apiKey);
     const phaseBefore = statusBefore?.phase;
@@ -173,9 +177,14 @@ export function apiKeyController(ctx: Context) {
     }
 
     const published = material.current !== undefined && publishedHashes(ns, apiKey.spec.environment).has(material.current.hash);
-    const status = apiKeyStatus(apiKey, { environmentFound: env !== undefined, secretName, material, published }, now);
-    await writeStatusIfChanged(ctx, NAME, FM, Types.apiKey, apiKey as Obj & ApiKey, status);
-    const next = [nextTimedChange(apiKey, material, now), msUntilExpiryNotice(apiKey, now, noticeMs)].filter((d) => d !== undefined);
+    const issuedAt = Date.parse(material.rotatedAt ?? secret?.metadata.creationTimestamp ?? "");
+    const pendingMs = publicationPendingMs(apiKey, material, published, Number.isNaN(issuedAt) ? undefined : issuedAt, now);
+    if (pendingMs === 0) {
+      const status = apiKeyStatus(apiKey, { environmentFound: env !== undefined, secretName, material, published }, now);
+      await writeStatusIfChanged(ctx, NAME, FM, Types.apiKey, apiKey as Obj & ApiKey, status);
+    }
+    // Publication requeues this key (the config Secret's watch event); the timer is the fallback.
+    const next = [nextTimedChange(apiKey, material, now), msUntilExpiryNotice(apiKey, now, noticeMs), pendingMs || undefined].filter((d) => d !== undefined);
     return next.length === 0 ? undefined : { requeueAfterMs: Math.min(...next, 2 ** 31 - 1) };
   };
 }

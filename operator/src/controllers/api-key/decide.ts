@@ -31,6 +31,20 @@ export function nextTimedChange(apiKey: ApiKey, material: KeyMaterial, now: Date
   return times.length ? Math.min(...times) + 1000 : undefined;
 }
 
+/** How long a freshly issued key may wait for publication before its status says it is waiting. */
+export const PUBLICATION_GRACE_MS = 10_000;
+
+/**
+ * Milliseconds to hold back a status write that would only say "issued, waiting for the gateway
+ * config" (0: write it now). Publication follows issuance within a pass or two of the Environment,
+ * so the status is written once, as Ready, instead of twice; a key still unpublished after the grace
+ * period gets its waiting status. `issuedAt`: when the current key was generated (epoch ms).
+ */
+export function publicationPendingMs(apiKey: ApiKey, material: KeyMaterial, published: boolean, issuedAt: number | undefined, now: Date): number {
+  if (apiKey.spec.revoked || published || !material.current || issuedAt === undefined || isExpired(apiKey, now)) return 0;
+  return Math.max(0, issuedAt + PUBLICATION_GRACE_MS - now.getTime());
+}
+
 export interface ApiKeyObservation {
   environmentFound: boolean;
   secretName: string;

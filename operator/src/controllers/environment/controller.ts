@@ -1,10 +1,10 @@
 /** Environment controller: Certificate, backend NetworkPolicies, gateway config, capacity status. */
 import {
-  apiKeySecretName, FieldManagers, gatewayConfigSecretName, tenantOfNamespace, validateGatewayConfig, type ApiKey,
+  apiKeySecretName, FieldManagers, gatewayConfigSecretName, tenantOfNamespace, validateGatewayConfig, type ApiKey, type Environment, type Tenant,
 } from "@crosslogic/crds";
 import { Types } from "../../kube/types.ts";
 import type { KubeObject } from "../../kube/informer.ts";
-import { applyIfChanged, deleteIfExists, FinalizedSet, ensureFinalizer, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
+import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinalizer, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
 import { readKeyMaterial, type SecretLike } from "../api-key/key-material.ts";
 import { poolCapacity, type NodeLike } from "../node-pools.ts";
 import {
@@ -38,14 +38,28 @@ export function environmentController(ctx: Context) {
       finalized.add(env.metadata.uid);
       return;
     }
-    const tenant = tenantName ? inf.tenants.get(tenantName) : undefined;
+    const found = tenantName ? inf.tenants.get(tenantName) : undefined;
+    // A Tenant being deleted has had its configs removed: nothing is published for it again.
+    const tenant = found?.metadata.deletionTimestamp ? undefined : found;
     if (!tenant) {
-      // Outside a Tenant's namespace nothing is issued: report it once and wait for a Tenant.
+      // Outside a live Tenant's namespace nothing is issued: report it once and wait for a Tenant.
       const status = environmentStatus(env, { tenantFound: false, tenantSuspended: false, certificate: undefined, missingServices: [], gatewayConfig: undefined, nodePools: [] }, ctx.now());
       await writeStatusIfChanged(ctx, NAME, FM, Types.environment, env, status);
       return;
     }
     await ensureFinalizer(ctx, NAME, FM, Types.environment, env);
+
+    const report = new ChangeReport();
+    try {
+      return await reconcileChildren(env, tenant, tenantName, report);
+    } finally {
+      report.flush(ctx, env);
+    }
+  };
+
+  async function reconcileChildren(env: Environment & KubeObject, tenant: Tenant & KubeObject, tenantName: string, report: ChangeReport): Promise<ReconcileResult | void> {
+    const ns = env.metadata.namespace!;
+    const key = `${ns}/${env.metadata.name}`;
     const labels = environmentLabels(tenantName, env.metadata.name);
     const now = ctx.now();
 
@@ -54,7 +68,7 @@ export function environmentController(ctx: Context) {
     let certificate: EnvironmentObservation["certificate"] = (env.spec.hostnames ?? []).length ? "no-issuer" : undefined;
     if (cert && inf.certificates.available) {
       const observed = inf.certificates.get(`${ns}/${cert.metadata.name}`) as (KubeObject & { status?: { conditions?: Array<{ type: string; status: string; message?: string }> } }) | undefined;
-      await applyIfChanged(ctx, NAME, FM, Types.certificate, cert, observed, env);
+      await applyIfChanged(ctx, NAME, FM, Types.certificate, cert, observed, report);
       const ready = observed?.status?.conditions?.find((c) => c.type === "Ready");
       certificate = { name: cert.metadata.name, issued: ready?.status === "True", ...(ready?.message ? { message: ready.message } : {}) };
     }
@@ -69,7 +83,7 @@ export function environmentController(ctx: Context) {
       await applyIfChanged(ctx, NAME, FM, Types.networkPolicy, deny, inf.networkPolicies.get(`${pool}/${deny.metadata.name}`));
     }
     for (const p of backends.policies) {
-      await applyIfChanged(ctx, NAME, FM, Types.networkPolicy, p, inf.networkPolicies.get(`${p.metadata.namespace}/${p.metadata.name}`), env);
+      await applyIfChanged(ctx, NAME, FM, Types.networkPolicy, p, inf.networkPolicies.get(`${p.metadata.namespace}/${p.metadata.name}`), report);
     }
     const wantedPolicies = new Set(backends.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
     for (const p of inf.networkPolicies.list()) {
@@ -88,7 +102,7 @@ export function environmentController(ctx: Context) {
       const valid = validateGatewayConfig(doc);
       if (valid.ok) {
         const secret = gatewayConfigSecret(env, tenantName, config.systemNamespace, doc);
-        await applyIfChanged(ctx, NAME, FM, Types.secret, secret, inf.secrets.get(`${config.systemNamespace}/${secret.metadata.name}`));
+        if (await applyIfChanged(ctx, NAME, FM, Types.secret, secret, inf.secrets.get(`${config.systemNamespace}/${secret.metadata.name}`)) !== "unchanged") ctx.publishPacer.wrote(key);
         gatewayConfig = { secretName: secret.metadata.name, keys: entries.length };
       } else {
         gatewayConfig = { invalid: valid.errors };
@@ -111,6 +125,6 @@ export function environmentController(ctx: Context) {
     }, now);
     await writeStatusIfChanged(ctx, NAME, FM, Types.environment, env, status);
     return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
-  };
+  }
 }
 

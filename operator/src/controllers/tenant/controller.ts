@@ -2,7 +2,7 @@
 import { FieldManagers, Labels, MANAGED_BY, tenantNamespace, type Tenant } from "@crosslogic/crds";
 import { Types } from "../../kube/types.ts";
 import type { KubeObject } from "../../kube/informer.ts";
-import { applyIfChanged, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
+import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
 import { desiredTenantChildren, desiredTenantViewer, tenantLabels, type ChildObject } from "./desired.ts";
 import { tenantStatus } from "./status.ts";
 import { tenantNotifications } from "../../persistence/notifications.ts";
@@ -57,15 +57,20 @@ export function tenantController(ctx: Context) {
       // A namespace being deleted cannot be re-filled; wait until it is gone.
       return { requeueAfterMs: 5_000 };
     }
-    await applyIfChanged(ctx, NAME, FM, Types.namespace, namespace, observedNs, tenant);
-    for (const child of namespaced) {
-      const t = typeOf(child);
-      const informer = t === Types.networkPolicy ? inf.networkPolicies : t === Types.role ? inf.roles : inf.roleBindings;
-      await applyIfChanged(ctx, NAME, FM, t, child, informer.get(`${child.metadata.namespace}/${child.metadata.name}`), tenant);
-    }
-    for (const child of desiredTenantViewer(tenant)) {
-      const [t, informer] = child.kind === "ClusterRole" ? [Types.clusterRole, inf.clusterRoles] : [Types.clusterRoleBinding, inf.clusterRoleBindings];
-      await applyIfChanged(ctx, NAME, FM, t, child, informer.get(child.metadata.name), tenant);
+    const report = new ChangeReport();
+    try {
+      await applyIfChanged(ctx, NAME, FM, Types.namespace, namespace, observedNs, report);
+      for (const child of namespaced) {
+        const t = typeOf(child);
+        const informer = t === Types.networkPolicy ? inf.networkPolicies : t === Types.role ? inf.roles : inf.roleBindings;
+        await applyIfChanged(ctx, NAME, FM, t, child, informer.get(`${child.metadata.namespace}/${child.metadata.name}`), report);
+      }
+      for (const child of desiredTenantViewer(tenant)) {
+        const [t, informer] = child.kind === "ClusterRole" ? [Types.clusterRole, inf.clusterRoles] : [Types.clusterRoleBinding, inf.clusterRoleBindings];
+        await applyIfChanged(ctx, NAME, FM, t, child, informer.get(child.metadata.name), report);
+      }
+    } finally {
+      report.flush(ctx, tenant);
     }
     // Prune children of this tenant (not of its environments) that are no longer desired.
     const wanted = new Set(namespaced.map((c) => `${c.kind}/${c.metadata.name}`));
