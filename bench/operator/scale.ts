@@ -8,7 +8,7 @@
  *   - the operator's memory.
  * Writes bench/results/operator-scale.json.
  *
- *   node bench/operator/scale.ts [--tenants 1000] [--concurrency 24] [--timeout 900] [--samples 40] [--quiet 65]
+ *   node bench/operator/scale.ts [--tenants 1000] [--concurrency 24] [--timeout 900] [--samples 40] [--quiet 65] [--identity chart|admin]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -22,6 +22,7 @@ import { ApiError, KubeClient, resourcePath } from "../../operator/src/kube/clie
 import { Informer, type KubeObject } from "../../operator/src/kube/informer.ts";
 import { Types } from "../../operator/src/kube/types.ts";
 import { installCrds, kube, startOperatorProcess, type OperatorProcess } from "../../operator/test/support/cluster.ts";
+import { chartIdentity } from "../../charts/test/service-account.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const arg = (name: string, d: number) => {
@@ -38,6 +39,8 @@ const TIMEOUT_S = arg("timeout", 900);
 const SAMPLES = arg("samples", 40);
 const SUSPEND_SAMPLES = Math.min(10, T);
 const QUIET_S = arg("quiet", 65);
+const IDENTITY = process.argv.includes("--identity") ? process.argv[process.argv.indexOf("--identity") + 1] : "chart";
+if (IDENTITY !== "chart" && IDENTITY !== "admin") throw new Error("--identity must be chart or admin");
 const RESYNC_S = 30;
 const SYSTEM = "crosslogic-system";
 const log = (msg: string) => console.error(`[scale] ${new Date().toISOString().slice(11, 19)} ${msg}`);
@@ -76,6 +79,14 @@ let client: KubeClient | undefined;
 try {
   await installCrds(k);
   await k.ok(["create", "namespace", SYSTEM]);
+  // By default the operator and the gateway run as the chart's ServiceAccounts under its RBAC, with
+  // tokens, as in a cluster: the API server authorizes each request against the bindings (which grow
+  // with one viewer ClusterRoleBinding per Tenant) and checks each Role the operator creates for
+  // escalation. `--identity admin` runs them as the local administrator (system:masters, which skips
+  // both) for comparison.
+  const asChart = IDENTITY === "chart";
+  const operatorKubeconfig = asChart ? (await chartIdentity(k, cp.kubeconfig, { component: "operator", namespace: SYSTEM, release: "crosslogic", dir })).kubeconfig : cp.kubeconfig;
+  const gatewayKubeconfig = asChart ? (await chartIdentity(k, cp.kubeconfig, { component: "gateway", namespace: SYSTEM, release: "crosslogic", dir })).kubeconfig : cp.kubeconfig;
   client = await KubeClient.create({ kubeconfig: cp.kubeconfig, userAgent: "crosslogic-bench" });
   const api = client;
   const quiet = winston.createLogger({ level: "error", transports: [new winston.transports.Console({ silent: true })] });
@@ -98,7 +109,7 @@ try {
   namespaces.start();
   await Promise.all(informers.map((i) => i.waitForSync()));
 
-  op = await startOperatorProcess({ KUBECONFIG: cp.kubeconfig, SYSTEM_NAMESPACE: SYSTEM, REDIS_URL: redis.url, LOG_LEVEL: "warn", LEADER_ELECTION: "false", RESYNC_SECONDS: String(RESYNC_S) });
+  op = await startOperatorProcess({ KUBECONFIG: operatorKubeconfig, SYSTEM_NAMESPACE: SYSTEM, REDIS_URL: redis.url, LOG_LEVEL: "warn", LEADER_ELECTION: "false", RESYNC_SECONDS: String(RESYNC_S) });
   const operator = op;
   const metricsText = async () => (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text();
   const metricSum = (text: string, name: string, filter: (labels: string) => boolean = () => true) =>
@@ -212,7 +223,7 @@ try {
     name: "gateway", command: process.execPath, args: [path.join(root, "gateway/src/main.ts")], logFile: path.join(logDir, "gateway.log"),
     env: {
       PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/", LOG_LEVEL: "warn", HOST: "127.0.0.1", PORT: String(port), ADMIN_HOST: "127.0.0.1",
-      ADMIN_PORT: String(adminPort), ADMIN_TOKEN: adminToken, REDIS_URL: redis.url, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: SYSTEM, KUBECONFIG: cp.kubeconfig,
+      ADMIN_PORT: String(adminPort), ADMIN_TOKEN: adminToken, REDIS_URL: redis.url, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: SYSTEM, KUBECONFIG: gatewayKubeconfig,
       // The bench polls with keys not yet issued or just revoked: no graduated response against it.
       VIOLATION_DELAY_AFTER: "100000000", VIOLATION_BLOCK_AFTER: "100000000",
     },
@@ -278,8 +289,8 @@ try {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, node: process.version, loadavgAtEnd: os.loadavg().map((l) => +l.toFixed(2)) },
     setup: {
-      concurrency: CONCURRENCY, keysPerTenant: KEYS_PER_TENANT, environmentsPerTenant: ENVS_PER_TENANT, operatorWorkersPerController: 4,
-      note: "Local kube-apiserver + etcd, the operator, Redis, the gateway and this driver share the machine. Objects are created through the API (POST) by a bounded pool; Ready times come from watches. Per tenant: the Tenant, then (once its namespace is seen on a watch) its 3 Environments and 10 ApiKeys; Ready when all are. The gateway starts after the scale phase and loads every environment's config. Latency samples run one at a time after the scale phase, with the system at rest (all objects loaded, nothing else changing); p99 of 40 samples is close to the maximum. Latencies during the creation churn are not measured.",
+      identity: IDENTITY, concurrency: CONCURRENCY, keysPerTenant: KEYS_PER_TENANT, environmentsPerTenant: ENVS_PER_TENANT, operatorWorkersPerController: 4,
+      note: `Local kube-apiserver + etcd, the operator, Redis, the gateway and this driver share the machine. Identity ${IDENTITY}: 'chart' = the operator and the gateway authenticate as the Helm chart's ServiceAccounts (TokenRequest tokens) under the chart's RBAC, as in a cluster; 'admin' = as system:masters (no RBAC evaluation). Objects are created through the API (POST) by a bounded pool; Ready times come from watches. Per tenant: the Tenant, then (once its namespace is seen on a watch) its 3 Environments and 10 ApiKeys; Ready when all are. The gateway starts after the scale phase and loads every environment's config. Latency samples run one at a time after the scale phase, with the system at rest (all objects loaded, nothing else changing); p99 of 40 samples is close to the maximum. Latencies during the creation churn are not measured.`,
     },
     targets: { allReadySeconds: 120, createToUsableP99Ms: 2000, revokeToRefusedP99Ms: 1000, steadyStateWrites: 0 },
     scale,
