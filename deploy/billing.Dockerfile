@@ -12,6 +12,7 @@ WORKDIR /app
 # Every workspace manifest: npm checks the lock file against all of them.
 COPY package.json package-lock.json ./
 COPY crds/package.json crds/
+COPY kube/package.json kube/
 COPY testenv/package.json testenv/
 COPY model-server/package.json model-server/
 COPY prisma/package.json prisma/

@@ -12,6 +12,7 @@ WORKDIR /app
 # Every workspace manifest: npm checks the lock file against all of them.
 COPY package.json package-lock.json ./
 COPY crds/package.json crds/
+COPY kube/package.json kube/
 COPY testenv/package.json testenv/
 COPY model-server/package.json model-server/
 COPY prisma/package.json prisma/
@@ -36,6 +37,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY crds/package.json crds/
 COPY crds/src crds/src
+COPY kube/package.json kube/
+COPY kube/src kube/src
 COPY prisma/package.json prisma/schema.prisma prisma/
 COPY prisma/src prisma/src
 COPY prisma/migrations prisma/migrations

@@ -71,8 +71,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   // Kubernetes: config Secrets (CONFIG_SOURCE=kubernetes) and Service backends' EndpointSlices.
   let endpointSource: EndpointSource | undefined;
   const k8s = config.CONFIG_SOURCE === "kubernetes" || config.KUBECONFIG ? await import("./sources/kubernetes.ts") : undefined;
-  const kc = k8s ? k8s.kubeConfig(config.KUBECONFIG) : undefined;
-  if (k8s && kc) endpointSource = k8s.endpointSliceSource(kc, { error: (msg) => logger.warn(msg) });
+  const kube = k8s ? await k8s.kubeClient(config.KUBECONFIG) : undefined;
+  if (k8s && kube) endpointSource = k8s.endpointSliceSource(kube, logger);
   const backends = new Backends({
     connectMs: config.UPSTREAM_CONNECT_TIMEOUT_MS, headersMs: config.UPSTREAM_HEADERS_TIMEOUT_MS, idleMs: config.UPSTREAM_IDLE_TIMEOUT_MS, connections: config.UPSTREAM_CONNECTIONS,
   }, endpointSource, (origin) => { metrics.ejections.inc(); logger.warn("Ejected an upstream endpoint", { origin }); });
@@ -135,7 +135,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     error(msg) { logger.warn(msg); },
   };
   if (config.CONFIG_SOURCE === "directory") cleanups.push(watchDirectory(config.CONFIG_DIR!, sink));
-  else cleanups.push(await k8s!.watchConfigSecrets(kc!, config.SYSTEM_NAMESPACE, sink));
+  else cleanups.push(await k8s!.watchConfigSecrets(kube!, config.SYSTEM_NAMESPACE, sink, logger));
   started = true;
   backends.sync([...store.environments].flatMap((e) => e.doc.routes));
   metrics.keysLoaded.set(store.keyCount);
@@ -216,6 +216,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       admin.closeAllConnections();
       await audit.close();
       await backends.close();
+      kube?.close();
       subscriber.disconnect();
       await redis.quit().catch(() => redis.disconnect());
       await db?.close();

@@ -1,8 +1,8 @@
 /** Kubernetes Events (core/v1) on lifecycle changes: visible in `kubectl describe` and `kubectl get events`. */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "winston";
-import { resourcePath, type KubeClient } from "./client.ts";
-import type { KubeObject } from "./informer.ts";
+import { resourcePath, type KubeClient } from "@crosslogic/kube/client";
+import type { KubeObject } from "@crosslogic/kube/informer";
 import { Types } from "./types.ts";
 
 export interface EventRecorder {

@@ -6,7 +6,7 @@
  * resourceVersion, so two candidates can never both win.
  */
 import type { Logger } from "winston";
-import { isConflict, isNotFound, resourcePath, type KubeClient } from "./client.ts";
+import { isConflict, isNotFound, resourcePath, type KubeClient } from "@crosslogic/kube/client";
 import { Types } from "./types.ts";
 
 export interface LeaderElectionOptions {

@@ -1,6 +1,6 @@
 /** The resource types the operator reads and writes. */
 import { GROUP, VERSION } from "@crosslogic/crds";
-import type { ResourceType } from "./client.ts";
+import type { ResourceType } from "@crosslogic/kube/client";
 
 const core = (plural: string, kind: string, namespaced = true): ResourceType => ({ group: "", version: "v1", plural, kind, namespaced });
 
@@ -21,7 +21,3 @@ export const Types = {
   certificate: { group: "cert-manager.io", version: "v1", plural: "certificates", kind: "Certificate", namespaced: true },
   lease: { group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true },
 } as const satisfies Record<string, ResourceType>;
-
-export function apiVersionOf(t: ResourceType): string {
-  return t.group ? `${t.group}/${t.version}` : t.version;
-}

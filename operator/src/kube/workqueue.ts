@@ -4,7 +4,7 @@
  * again after, never by two workers at once. Failed keys come back after an exponential backoff
  * with jitter; delayed adds keep only the earliest deadline.
  */
-import { backoffDelay } from "./backoff.ts";
+import { backoffDelay } from "@crosslogic/kube/backoff";
 
 export interface QueueOptions {
   baseDelayMs?: number;

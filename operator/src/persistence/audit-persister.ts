@@ -6,7 +6,7 @@
  * logged (the JSON log line of each event was written already). `close` flushes what is left.
  */
 import type { AuditEvent } from "@crosslogic/crds";
-import { backoffDelay } from "../kube/backoff.ts";
+import { backoffDelay } from "@crosslogic/kube/backoff";
 
 export interface AuditBatchStore {
   insertBatch(events: AuditEvent[]): Promise<{ inserted: number }>;

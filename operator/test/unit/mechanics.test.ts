@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { backoffDelay } from "../../src/kube/backoff.ts";
+import { backoffDelay } from "@crosslogic/kube/backoff";
 import { contains, needsApply, withAppliedHash } from "../../src/kube/apply.ts";
 import { mergeConditions } from "../../src/kube/conditions.ts";
 import { WorkQueue } from "../../src/kube/workqueue.ts";

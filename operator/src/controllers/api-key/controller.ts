@@ -8,8 +8,8 @@ import {
   Labels, MANAGED_BY, tenantOfNamespace, type ApiKey, type Environment,
 } from "@crosslogic/crds";
 import { withAppliedHash } from "../../kube/apply.ts";
-import { isConflict, resourcePath } from "../../kube/client.ts";
-import type { KubeObject } from "../../kube/informer.ts";
+import { isConflict, resourcePath } from "@crosslogic/kube/client";
+import type { KubeObject } from "@crosslogic/kube/informer";
 import { Types } from "../../kube/types.ts";
 import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, removeFinalizer, writeStatusIfChanged, type Context, type Obj, type ReconcileResult } from "../runtime.ts";
 import { ownerRef, type ChildObject } from "../tenant/desired.ts";

@@ -3,7 +3,7 @@ import {
   apiKeySecretName, FieldManagers, gatewayConfigSecretName, tenantOfNamespace, validateGatewayConfig, type ApiKey, type Environment, type Tenant,
 } from "@crosslogic/crds";
 import { Types } from "../../kube/types.ts";
-import type { KubeObject } from "../../kube/informer.ts";
+import type { KubeObject } from "@crosslogic/kube/informer";
 import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinalizer, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
 import { readKeyMaterial, type SecretLike } from "../api-key/key-material.ts";
 import { poolCapacity, type NodeLike } from "../node-pools.ts";

@@ -1,7 +1,7 @@
 /** Tenant controller: gathers from the caches, applies the desired children, prunes, writes status. */
 import { FieldManagers, Labels, MANAGED_BY, tenantNamespace, type Tenant } from "@crosslogic/crds";
 import { Types } from "../../kube/types.ts";
-import type { KubeObject } from "../../kube/informer.ts";
+import type { KubeObject } from "@crosslogic/kube/informer";
 import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
 import { desiredTenantChildren, desiredTenantViewer, tenantLabels, type ChildObject } from "./desired.ts";
 import { tenantStatus } from "./status.ts";

@@ -6,9 +6,7 @@
  */
 import type { Logger } from "winston";
 import { backoffDelay } from "./backoff.ts";
-import { isGone, resourcePath, type KubeClient, type ResourceType } from "./client.ts";
-import type { Metrics } from "../metrics.ts";
-import { apiVersionOf } from "./types.ts";
+import { apiVersionOf, isGone, resourcePath, type KubeClient, type KubeMetrics, type ResourceType } from "./client.ts";
 
 export interface KubeObject {
   apiVersion?: string;
@@ -30,6 +28,8 @@ export const objectKey = (o: { metadata: { name: string; namespace?: string } })
 
 export interface InformerOptions {
   labelSelector?: string;
+  /** Only this namespace (namespaced types): what a Role, rather than a ClusterRole, allows. */
+  namespace?: string;
   /** Server-side watch timeout; the stream is considered stalled this + 30 s after its last byte. */
   watchTimeoutSeconds?: number;
   /** Optional: tolerate a missing resource type (e.g. cert-manager not installed) and retry slowly. */
@@ -45,7 +45,7 @@ export class Informer<T extends KubeObject> {
   #handlers: Array<(ev: InformerEvent<T>) => void> = [];
   #opts: InformerOptions;
   #log: Logger;
-  #metrics: Metrics | undefined;
+  #metrics: KubeMetrics | undefined;
   #synced = false;
   #syncWaiters: Array<() => void> = [];
   #stopped = false;
@@ -53,7 +53,7 @@ export class Informer<T extends KubeObject> {
   #loop: Promise<void> | undefined;
   #available = true;
 
-  constructor(client: KubeClient, type: ResourceType, log: Logger, opts: InformerOptions = {}, metrics?: Metrics) {
+  constructor(client: KubeClient, type: ResourceType, log: Logger, opts: InformerOptions = {}, metrics?: KubeMetrics) {
     this.type = type;
     this.#client = client;
     this.#opts = opts;
@@ -129,7 +129,7 @@ export class Informer<T extends KubeObject> {
     let rv: string;
     do {
       const page = await this.#client.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>({
-        method: "GET", path: resourcePath(this.type), query: { labelSelector: this.#opts.labelSelector, limit: 500, continue: cont },
+        method: "GET", path: resourcePath(this.type, this.#opts.namespace), query: { labelSelector: this.#opts.labelSelector, limit: 500, continue: cont },
       });
       // List items carry no apiVersion/kind (watch events do): fill them in so both look alike.
       for (const item of page.items) items.set(objectKey(item), { ...item, apiVersion: item.apiVersion ?? apiVersionOf(this.type), kind: item.kind ?? this.type.kind });
@@ -144,7 +144,7 @@ export class Informer<T extends KubeObject> {
       if (!old) this.#emit({ type: "add", obj });
       else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.#emit({ type: "update", obj, old });
     }
-    this.#metrics?.informerLists.inc({ resource: this.type.plural });
+    this.#metrics?.informerLists?.inc({ resource: this.type.plural });
     return rv;
   }
 
@@ -167,7 +167,7 @@ export class Informer<T extends KubeObject> {
         }
         // Randomised like client-go so that many watches do not all reconnect at once.
         const watchTimeout = Math.round(timeout * (1 + Math.random()) / 2) + 1;
-        const handle = this.#client.watch(resourcePath(this.type), {
+        const handle = this.#client.watch(resourcePath(this.type, this.#opts.namespace), {
           labelSelector: this.#opts.labelSelector, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: watchTimeout,
         }, (ev) => {
           const obj = ev.object as unknown as T;
@@ -193,7 +193,7 @@ export class Informer<T extends KubeObject> {
         failures = 0;
       } catch (err) {
         if (this.#stopped) break;
-        if (isGone(err)) { rv = undefined; this.#metrics?.watchRestarts.inc({ resource: this.type.plural, reason: "gone" }); continue; }
+        if (isGone(err)) { rv = undefined; this.#metrics?.watchRestarts?.inc({ resource: this.type.plural, reason: "gone" }); continue; }
         const e = err as Error & { status?: number };
         const notServed = e.status === 404 && rv === undefined;
         if (notServed && this.#opts.optional) {
@@ -202,7 +202,7 @@ export class Informer<T extends KubeObject> {
         }
         failures++;
         const reason = e.name === "StalledWatchError" ? "stalled" : "error";
-        this.#metrics?.watchRestarts.inc({ resource: this.type.plural, reason });
+        this.#metrics?.watchRestarts?.inc({ resource: this.type.plural, reason });
         const delay = backoffDelay(failures, { baseMs: 250, maxMs: notServed ? 60_000 : 10_000 });
         if (failures === 1 || failures % 10 === 0) this.#log.warn("Watch failed, retrying", { error: e.message, reason, retryInMs: delay, failures });
         await new Promise((r) => setTimeout(r, delay));

@@ -1,12 +1,33 @@
 /**
  * A small Kubernetes REST client over node:http(s) with keep-alive: requests, server-side apply and
- * streaming watches. Credentials come from @kubernetes/client-node's KubeConfig (kubeconfig file or
- * in-cluster service account). Every request is counted by verb and status for /metrics.
+ * streaming watches. Credentials come from a kubeconfig file or the in-cluster service account
+ * (kubeconfig.ts); users that need an exec plugin or auth provider are handed to
+ * @kubernetes/client-node's KubeConfig, loaded only then. Every request can be counted by verb and
+ * status.
  */
+import fs from "node:fs";
 import http from "node:http";
 import https from "node:https";
-import { KubeConfig } from "@kubernetes/client-node";
-import type { Metrics } from "../metrics.ts";
+import { inClusterCredentials, loadKubeconfig, type Credentials } from "./kubeconfig.ts";
+
+/** The counters the client and informers feed (prom-client Counters fit). */
+export interface KubeMetrics {
+  apiRequests: { inc(labels: { verb: string; code: string }): void };
+  informerLists?: { inc(labels: { resource: string }): void };
+  watchRestarts?: { inc(labels: { resource: string; reason: string }): void };
+}
+
+/** TLS options and headers for each request, re-read on refresh (tokens rotate on disk). */
+type TlsOptions = Pick<https.RequestOptions, "ca" | "cert" | "key" | "rejectUnauthorized" | "servername"> & { headers?: Record<string, string> };
+
+function tlsOptionsOf(c: Credentials): TlsOptions {
+  const token = c.tokenFile ? fs.readFileSync(c.tokenFile, "utf8").trim() : c.token;
+  return {
+    ca: c.ca, cert: c.cert, key: c.key, rejectUnauthorized: c.insecureSkipTlsVerify !== true,
+    ...(c.tlsServerName ? { servername: c.tlsServerName } : {}),
+    ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+  };
+}
 
 export interface ResourceType {
   group: string;
@@ -46,6 +67,10 @@ export interface WatchHandle {
   abort(): void;
 }
 
+export function apiVersionOf(t: ResourceType): string {
+  return t.group ? `${t.group}/${t.version}` : t.version;
+}
+
 export function resourcePath(rt: ResourceType, namespace?: string, name?: string, subresource?: string): string {
   const base = rt.group ? `/apis/${rt.group}/${rt.version}` : `/api/${rt.version}`;
   const ns = rt.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : "";
@@ -64,19 +89,17 @@ function queryString(q: RequestOptions["query"]): string {
 export class KubeClient {
   readonly server: URL;
   readonly userAgent: string;
-  #kc: KubeConfig;
-  #tls: https.RequestOptions = {};
+  #credentials: () => Promise<TlsOptions>;
+  #tls: TlsOptions = {};
   #agent: http.Agent;
   #watchAgent: http.Agent;
-  #metrics: Metrics | undefined;
+  #metrics: KubeMetrics | undefined;
   #refreshedAt = 0;
 
-  private constructor(kc: KubeConfig, userAgent: string, metrics?: Metrics) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error("the kubeconfig has no current cluster");
-    this.server = new URL(cluster.server);
+  private constructor(server: URL, credentials: () => Promise<TlsOptions>, userAgent: string, metrics?: KubeMetrics) {
+    this.server = server;
     this.userAgent = userAgent;
-    this.#kc = kc;
+    this.#credentials = credentials;
     this.#metrics = metrics;
     const Agent = this.server.protocol === "https:" ? https.Agent : http.Agent;
     this.#agent = new Agent({ keepAlive: true, maxSockets: 32 });
@@ -84,10 +107,24 @@ export class KubeClient {
   }
 
   /** From KUBECONFIG (a path) or, when absent, the in-cluster service account. */
-  static async create(opts: { kubeconfig?: string; userAgent: string; metrics?: Metrics }): Promise<KubeClient> {
-    const kc = new KubeConfig();
-    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig); else kc.loadFromCluster();
-    const client = new KubeClient(kc, opts.userAgent, opts.metrics);
+  static async create(opts: { kubeconfig?: string; userAgent: string; metrics?: KubeMetrics }): Promise<KubeClient> {
+    const loaded = opts.kubeconfig ? loadKubeconfig(opts.kubeconfig) : inClusterCredentials();
+    let client: KubeClient;
+    if ("delegate" in loaded) {
+      // Exec plugins and auth providers: client-node runs them (and refreshes what they return).
+      const { KubeConfig } = await import("@kubernetes/client-node");
+      const kc = new KubeConfig();
+      kc.loadFromFile(opts.kubeconfig!);
+      const cluster = kc.getCurrentCluster();
+      if (!cluster) throw new Error("the kubeconfig has no current cluster");
+      client = new KubeClient(new URL(cluster.server), async () => {
+        const o: https.RequestOptions = {};
+        await kc.applyToHTTPSOptions(o);
+        return { ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.rejectUnauthorized, headers: o.headers as Record<string, string> | undefined };
+      }, opts.userAgent, opts.metrics);
+    } else {
+      client = new KubeClient(loaded.server, () => Promise.resolve(tlsOptionsOf(loaded)), opts.userAgent, opts.metrics);
+    }
     await client.#refreshCredentials();
     return client;
   }
@@ -95,14 +132,10 @@ export class KubeClient {
   /** Reloads credentials each minute: in-cluster tokens are rotated on disk. */
   async #refreshCredentials(): Promise<void> {
     if (Date.now() - this.#refreshedAt < 60_000) return;
-    const opts: https.RequestOptions = {};
-    await this.#kc.applyToHTTPSOptions(opts);
-    this.#tls = { ca: opts.ca, cert: opts.cert, key: opts.key, headers: opts.headers, rejectUnauthorized: opts.rejectUnauthorized };
+    this.#tls = await this.#credentials();
     this.#refreshedAt = Date.now();
-    const agentOpts = this.#agent as unknown as { options: https.AgentOptions };
-    const watchOpts = this.#watchAgent as unknown as { options: https.AgentOptions };
-    Object.assign(agentOpts.options, { ca: opts.ca, cert: opts.cert, key: opts.key });
-    Object.assign(watchOpts.options, { ca: opts.ca, cert: opts.cert, key: opts.key });
+    const { ca, cert, key, rejectUnauthorized, servername } = this.#tls;
+    for (const agent of [this.#agent, this.#watchAgent]) Object.assign((agent as unknown as { options: https.AgentOptions }).options, { ca, cert, key, rejectUnauthorized, servername });
   }
 
   #open(method: string, pathAndQuery: string, headers: Record<string, string>, agent: http.Agent): http.ClientRequest {
@@ -110,8 +143,8 @@ export class KubeClient {
     return mod.request({
       protocol: this.server.protocol, hostname: this.server.hostname, port: this.server.port,
       path: `${this.server.pathname.replace(/\/$/, "")}${pathAndQuery}`, method, agent,
-      ca: this.#tls.ca, cert: this.#tls.cert, key: this.#tls.key, rejectUnauthorized: this.#tls.rejectUnauthorized,
-      headers: { ...(this.#tls.headers as Record<string, string> | undefined), "user-agent": this.userAgent, accept: "application/json", ...headers },
+      ca: this.#tls.ca, cert: this.#tls.cert, key: this.#tls.key, rejectUnauthorized: this.#tls.rejectUnauthorized, servername: this.#tls.servername,
+      headers: { ...this.#tls.headers, "user-agent": this.userAgent, accept: "application/json", ...headers },
     });
   }
 
