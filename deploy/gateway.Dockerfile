@@ -51,4 +51,5 @@ COPY scripts/doctor.ts scripts/
 # The image's own unprivileged user (node, uid/gid 1000); the chart's runAsUser matches it.
 USER 1000:1000
 EXPOSE 8080 9090
-ENTRYPOINT ["node", "gateway/src/main.ts"]
+# V8 flags: gateway/src/node-args.ts (a test keeps the two equal).
+ENTRYPOINT ["node", "--max-semi-space-size=4", "gateway/src/main.ts"]

@@ -2,7 +2,9 @@
  * Gateway benchmark (`make bench`): the gateway with full enforcement side by side with a direct
  * call, nginx, a raw node:http + undici proxy, a bare Express + undici proxy and the Portkey
  * gateway. The system under test is pinned to core 0; wrk, the upstream stub and Redis to core 1
- * (TARGETS.md). Writes bench/results/gateway.json and bench/results/gateway.md.
+ * (TARGETS.md). Every Node.js target (the gateway, raw node, bare Express, Portkey) runs with the
+ * gateway's production V8 flags (gateway/src/node-args.ts), so the ratios compare code, not flags.
+ * Writes bench/results/gateway.json and bench/results/gateway.md.
  *
  *   node bench/gateway/run.ts [--seconds 8]
  */
@@ -14,6 +16,7 @@ import { parseArgs } from "node:util";
 import { Pool } from "undici";
 import { apiKeyPrefix, generateApiKey, GATEWAY_CONFIG_API_VERSION, hashApiKey } from "@crosslogic/crds";
 import { freePort } from "@crosslogic/testenv";
+import { GATEWAY_NODE_ARGS } from "../../gateway/src/node-args.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "8" } } });
 const SECONDS = Number(values.seconds);
@@ -121,11 +124,11 @@ async function main(): Promise<void> {
   const targets: Array<{ name: string; url: string; headers: string; launch?: (port: number) => ChildProcess; ready?: (url: string) => Promise<void> }> = [
     { name: "direct", url: upstream, headers: "" },
     { name: "nginx", url: "", headers: "", launch: (port) => start(0, "nginx", ["-c", nginxConf("proxy", `upstream up { server 127.0.0.1:${stubPort}; keepalive 64; } server { listen 127.0.0.1:${port}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`), "-g", "daemon off;"]) },
-    { name: "raw-node-undici", url: "", headers: "", launch: (port) => start(0, process.execPath, [path.join(import.meta.dirname, "raw-node.ts"), String(port), upstream]) },
-    { name: "bare-express-undici", url: "", headers: "", launch: (port) => start(0, process.execPath, [path.join(import.meta.dirname, "bare-express.ts"), String(port), upstream]) },
+    { name: "raw-node-undici", url: "", headers: "", launch: (port) => start(0, process.execPath, [...GATEWAY_NODE_ARGS, path.join(import.meta.dirname, "raw-node.ts"), String(port), upstream]) },
+    { name: "bare-express-undici", url: "", headers: "", launch: (port) => start(0, process.execPath, [...GATEWAY_NODE_ARGS, path.join(import.meta.dirname, "bare-express.ts"), String(port), upstream]) },
     {
       name: "crosslogic-gateway", url: "", headers: `Authorization: Bearer ${key}`,
-      launch: (port) => start(0, process.execPath, [path.join(root, "gateway/src/main.ts")], {
+      launch: (port) => start(0, process.execPath, [...GATEWAY_NODE_ARGS, path.join(root, "gateway/src/main.ts")], {
         PORT: String(port), ADMIN_PORT: String(port + 1), HOST: "127.0.0.1", ADMIN_HOST: "127.0.0.1", ADMIN_TOKEN: "bench-admin-token-0123456789abcdef0123", REDIS_URL: redisUrl,
         CONFIG_SOURCE: "directory", CONFIG_DIR: cfgDir, GLOBAL_REQUESTS_PER_MINUTE: String(big), CLIENT_REQUESTS_PER_MINUTE: String(big), CLIENT_GENERATION_REQUESTS_PER_MINUTE: String(big),
         LOG_LEVEL: "warn", DATABASE_URL: "", KUBECONFIG: "",
@@ -133,7 +136,7 @@ async function main(): Promise<void> {
     },
     {
       name: "portkey-gateway", url: "", headers: `x-portkey-provider: openai|x-portkey-custom-host: ${upstream}/v1|Authorization: Bearer sk-bench`,
-      launch: (port) => start(0, process.execPath, [path.join(import.meta.dirname, "portkey/node_modules/@portkey-ai/gateway/build/start-server.js"), `--port=${port}`]),
+      launch: (port) => start(0, process.execPath, [...GATEWAY_NODE_ARGS, path.join(import.meta.dirname, "portkey/node_modules/@portkey-ai/gateway/build/start-server.js"), `--port=${port}`]),
     },
   ];
   if (!fs.existsSync(path.join(import.meta.dirname, "portkey/node_modules/@portkey-ai/gateway"))) { log("Portkey not installed (bench/gateway/portkey): skipped"); targets.pop(); }

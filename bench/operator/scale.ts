@@ -23,6 +23,7 @@ import { Informer, type KubeObject } from "@crosslogic/kube/informer";
 import { Types } from "../../operator/src/kube/types.ts";
 import { installCrds, kube, startOperatorProcess, type OperatorProcess } from "../../operator/test/support/cluster.ts";
 import { chartIdentity } from "../../charts/test/service-account.ts";
+import { GATEWAY_NODE_ARGS } from "../../gateway/src/node-args.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const arg = (name: string, d: number) => {
@@ -220,7 +221,7 @@ try {
   const [port, adminPort] = [await freePort(), await freePort()];
   const adminToken = "bench-admin-token-0123456789abcdef0123";
   gateway = startProcess({
-    name: "gateway", command: process.execPath, args: [path.join(root, "gateway/src/main.ts")], logFile: path.join(logDir, "gateway.log"),
+    name: "gateway", command: process.execPath, args: [...GATEWAY_NODE_ARGS, path.join(root, "gateway/src/main.ts")], logFile: path.join(logDir, "gateway.log"),
     env: {
       PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/", LOG_LEVEL: "warn", HOST: "127.0.0.1", PORT: String(port), ADMIN_HOST: "127.0.0.1",
       ADMIN_PORT: String(adminPort), ADMIN_TOKEN: adminToken, REDIS_URL: redis.url, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: SYSTEM, KUBECONFIG: gatewayKubeconfig,

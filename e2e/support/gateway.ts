@@ -10,6 +10,7 @@ import { apiKeyPrefix, generateApiKey, GATEWAY_CONFIG_API_VERSION, hashApiKey, t
 import { freePort } from "@crosslogic/testenv";
 import { killGroup, startProcess, waitUntilReady, type ManagedProcess } from "@crosslogic/testenv/process";
 import { repoRoot } from "@crosslogic/testenv/product";
+import { GATEWAY_NODE_ARGS } from "../../gateway/src/node-args.ts";
 
 export const suffix = (n = 4) => randomBytes(n).toString("hex");
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -93,7 +94,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   const logFile = path.join(o.logDir, `${o.name}.log`);
   const proc = startProcess({
     name: o.name, command: process.execPath, logFile,
-    args: [...(o.nodeArgs ?? []), path.join(repoRoot, "gateway/src/main.ts")],
+    args: [...GATEWAY_NODE_ARGS, ...(o.nodeArgs ?? []), path.join(repoRoot, "gateway/src/main.ts")],
     env: {
       PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/", LOG_LEVEL: "info",
       HOST: "127.0.0.1", PORT: String(port), ADMIN_HOST: "127.0.0.1", ADMIN_PORT: String(adminPort), ADMIN_TOKEN: o.adminToken,

@@ -5,6 +5,7 @@
  * (`node billing/src/main.ts`) too when a Stripe webhook secret is given. Used by `make dev`
  * and by the full-system e2e suite.
  */
+import { GATEWAY_NODE_ARGS } from "../../gateway/src/node-args.ts";
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -122,7 +123,7 @@ export async function startProduct(opts: ProductOptions): Promise<Product> {
     log("starting the gateway…");
     const [port, adminPort] = [await freePort(), await freePort()];
     const gateway = startProcess({
-      name: "gateway", command: process.execPath, args: [path.join(repoRoot, "gateway/src/main.ts")],
+      name: "gateway", command: process.execPath, args: [...GATEWAY_NODE_ARGS, path.join(repoRoot, "gateway/src/main.ts")],
       logFile: path.join(opts.logDir, "gateway.log"), detached: opts.detached,
       env: {
         ...base, HOST: "127.0.0.1", PORT: String(port), ADMIN_HOST: "127.0.0.1", ADMIN_PORT: String(adminPort), ADMIN_TOKEN: opts.adminToken,

@@ -2,6 +2,7 @@
  * Static checks of the three images' Dockerfiles (no Docker engine here, and no hadolint): parsed
  * into stages and instructions, then held to what the chart and the security seed assume.
  */
+import { GATEWAY_NODE_ARGS } from "../../../gateway/src/node-args.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -83,7 +84,8 @@ for (const c of components) {
     const entry = final.instructions.find((i) => i.op === "ENTRYPOINT" || i.op === "CMD")!;
     const argv = JSON.parse(entry.args) as string[];
     assert.equal(argv[0], "node");
-    assert.equal(argv[1], `${c}/src/main.ts`);
+    assert.equal(argv.at(-1), `${c}/src/main.ts`);
+    assert.deepEqual(argv.slice(1, -1), c === "gateway" ? GATEWAY_NODE_ARGS : [], "the V8 flags the component runs with everywhere");
     for (const ins of final.instructions.filter((i) => i.op === "COPY" && !i.args.startsWith("--from="))) {
       const parts = ins.args.split(/\s+/);
       for (const src of parts.slice(0, -1)) assert.ok(fs.existsSync(path.join(root, src)) || src === `${c}/src` || src.startsWith("scripts/"), `COPY source ${src} exists (line ${ins.line})`);
