@@ -6,7 +6,8 @@
  * gateway's production V8 flags (gateway/src/node-args.ts), so the ratios compare code, not flags.
  * Writes bench/results/gateway.json and bench/results/gateway.md.
  *
- *   node bench/gateway/run.ts [--seconds 8]
+ *   node bench/gateway/run.ts [--seconds 8] [--only bare-express-undici,raw-node-undici]
+ *   BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" node bench/gateway/run.ts   (profile the gateway)
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -18,7 +19,7 @@ import { apiKeyPrefix, generateApiKey, GATEWAY_CONFIG_API_VERSION, hashApiKey } 
 import { freePort } from "@crosslogic/testenv";
 import { GATEWAY_NODE_ARGS } from "../../gateway/src/node-args.ts";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "8" } } });
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "8" }, only: { type: "string" } } });
 const SECONDS = Number(values.seconds);
 const root = path.resolve(import.meta.dirname, "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gw-bench-"));
@@ -128,7 +129,7 @@ async function main(): Promise<void> {
     { name: "bare-express-undici", url: "", headers: "", launch: (port) => start(0, process.execPath, [...GATEWAY_NODE_ARGS, path.join(import.meta.dirname, "bare-express.ts"), String(port), upstream]) },
     {
       name: "crosslogic-gateway", url: "", headers: `Authorization: Bearer ${key}`,
-      launch: (port) => start(0, process.execPath, [...GATEWAY_NODE_ARGS, path.join(root, "gateway/src/main.ts")], {
+      launch: (port) => start(0, process.execPath, [...GATEWAY_NODE_ARGS, ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(" ").filter(Boolean) ?? []), path.join(root, "gateway/src/main.ts")], {
         PORT: String(port), ADMIN_PORT: String(port + 1), HOST: "127.0.0.1", ADMIN_HOST: "127.0.0.1", ADMIN_TOKEN: "bench-admin-token-0123456789abcdef0123", REDIS_URL: redisUrl,
         CONFIG_SOURCE: "directory", CONFIG_DIR: cfgDir, GLOBAL_REQUESTS_PER_MINUTE: String(big), CLIENT_REQUESTS_PER_MINUTE: String(big), CLIENT_GENERATION_REQUESTS_PER_MINUTE: String(big),
         LOG_LEVEL: "warn", DATABASE_URL: "", KUBECONFIG: "",
@@ -140,6 +141,11 @@ async function main(): Promise<void> {
     },
   ];
   if (!fs.existsSync(path.join(import.meta.dirname, "portkey/node_modules/@portkey-ai/gateway"))) { log("Portkey not installed (bench/gateway/portkey): skipped"); targets.pop(); }
+  // --only a,b: a quick comparison while working (direct and the gateway always run).
+  if (values.only) {
+    const keep = new Set(["direct", "crosslogic-gateway", ...values.only.split(",")]);
+    targets.splice(0, targets.length, ...targets.filter((t) => keep.has(t.name)));
+  }
 
   for (const t of targets) {
     let proc: ChildProcess | undefined;

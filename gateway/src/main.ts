@@ -10,7 +10,11 @@ try {
   console.error((e as Error).message);
   process.exit(2);
 }
-const gateway = await startGateway(config);
+const gateway = await startGateway(config).catch((e: unknown) => {
+  // One line naming the cause (a refused Secret list, a port in use…), not a stack trace.
+  process.stderr.write(`${JSON.stringify({ level: "error", message: "Gateway failed to start", error: (e as Error).message })}\n`);
+  process.exit(1);
+});
 let stopping = false;
 const stop = (signal: string) => {
   if (stopping) return;

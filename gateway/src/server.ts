@@ -71,7 +71,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   // Kubernetes: config Secrets (CONFIG_SOURCE=kubernetes) and Service backends' EndpointSlices.
   let endpointSource: EndpointSource | undefined;
   const k8s = config.CONFIG_SOURCE === "kubernetes" || config.KUBECONFIG ? await import("./sources/kubernetes.ts") : undefined;
-  const kube = k8s ? await k8s.kubeClient(config.KUBECONFIG) : undefined;
+  const kube = k8s ? await k8s.kubeClient(config.KUBECONFIG).catch((err: unknown) => { redis.disconnect(); subscriber.disconnect(); limiter.close(); throw err; }) : undefined;
   if (k8s && kube) endpointSource = k8s.endpointSliceSource(kube, logger);
   const backends = new Backends({
     connectMs: config.UPSTREAM_CONNECT_TIMEOUT_MS, headersMs: config.UPSTREAM_HEADERS_TIMEOUT_MS, idleMs: config.UPSTREAM_IDLE_TIMEOUT_MS, connections: config.UPSTREAM_CONNECTIONS,
@@ -134,8 +134,20 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     },
     error(msg) { logger.warn(msg); },
   };
-  if (config.CONFIG_SOURCE === "directory") cleanups.push(watchDirectory(config.CONFIG_DIR!, sink));
-  else cleanups.push(await k8s!.watchConfigSecrets(kube!, config.SYSTEM_NAMESPACE, sink, logger));
+  // A start that fails releases what it holds before the error propagates: connections, timers and
+  // watches would otherwise keep an embedding process (or a test) alive.
+  const held: Array<() => unknown> = [() => redis.disconnect(), () => subscriber.disconnect(), () => limiter.close(), () => backends.close(), () => kube?.close()];
+  const failStart = async (err: unknown): Promise<never> => {
+    for (const release of held.reverse()) await Promise.resolve().then(release).catch(() => undefined);
+    throw err;
+  };
+  try {
+    if (config.CONFIG_SOURCE === "directory") cleanups.push(watchDirectory(config.CONFIG_DIR!, sink));
+    else cleanups.push(await k8s!.watchConfigSecrets(kube!, config.SYSTEM_NAMESPACE, sink, logger));
+  } catch (err) {
+    await failStart(err);
+  }
+  held.push(() => { for (const c of cleanups) c(); });
   started = true;
   backends.sync([...store.environments].flatMap((e) => e.doc.routes));
   metrics.keysLoaded.set(store.keyCount);
@@ -166,6 +178,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     buffered: (n) => metrics.usageBuffered.set(n),
   });
   meter.start();
+  held.push(() => db?.close(), () => audit.close(), () => meter.close(Date.now()));
 
   let shuttingDown = false;
   const app = createApp({
@@ -191,8 +204,13 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     ready: () => !shuttingDown && redis.status === "ready",
   }));
   hardenListener(admin);
-  await listen(server, config.PORT, config.HOST);
-  await listen(admin, config.ADMIN_PORT, config.ADMIN_HOST);
+  held.push(() => certs?.close(), () => server.close(), () => admin.close());
+  try {
+    await listen(server, config.PORT, config.HOST);
+    await listen(admin, config.ADMIN_PORT, config.ADMIN_HOST);
+  } catch (err) {
+    await failStart(err);
+  }
   const url = `${config.TLS_CERT_DIR ? "https" : "http"}://${hostPort(server)}`;
   const adminUrl = `http://${hostPort(admin)}`;
   logger.info("Gateway listening", { url, admin: adminUrl, keys: store.keyCount, environments: [...store.environments].length });

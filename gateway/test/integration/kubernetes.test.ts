@@ -1,9 +1,17 @@
-/** Config from labelled Secrets in the gateway's namespace, watched with namespace-scoped access only. */
+/**
+ * Config from labelled Secrets in the gateway's namespace, watched with namespace-scoped access only:
+ * the gateway runs as the Helm chart's ServiceAccount under the chart's Role (a token, as in a pod).
+ */
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CoreV1Api, KubeConfig, type V1Secret } from "@kubernetes/client-node";
 import { GATEWAY_CONFIG_DATA_KEY, GATEWAY_CONFIG_LABEL, gatewayConfigSecretName } from "@crosslogic/crds";
+import { kube } from "@crosslogic/testenv/kube";
 import { testEnv } from "@crosslogic/testenv/test-env";
+import { chartIdentity, type ChartIdentity } from "../../../charts/test/service-account.ts";
 import { ADMIN_TOKEN, makeDoc, makeKey, suffix } from "../fixtures.ts";
 import { eventually, startHarness, type Harness } from "../harness.ts";
 
@@ -11,6 +19,8 @@ const env = testEnv();
 
 describe("gateway config from Kubernetes Secrets", () => {
   const ns = `gw-${suffix()}`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gw-k8s-"));
+  let identity: ChartIdentity;
   let core: CoreV1Api;
   let h: Harness;
   const first = makeKey();
@@ -31,12 +41,26 @@ describe("gateway config from Kubernetes Secrets", () => {
     await core.createNamespacedSecret({ namespace: ns, body: secret(JSON.stringify(doc)) });
     // An unlabelled Secret with a valid document is not config.
     await core.createNamespacedSecret({ namespace: ns, body: { ...secret(JSON.stringify(makeDoc({ keys: [second] })), false), metadata: { name: "other", namespace: ns } } });
-    h = await startHarness({ REDIS_URL: env.REDIS_URL, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: ns, KUBECONFIG: env.KUBECONFIG, ADMIN_TOKEN }, {});
+    identity = await chartIdentity(kube(env.KUBECONFIG, env.KUBECTL), env.KUBECONFIG, { component: "gateway", namespace: ns, release: ns, dir });
+    h = await startHarness({ REDIS_URL: env.REDIS_URL, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: ns, KUBECONFIG: identity.kubeconfig, ADMIN_TOKEN }, {});
   });
 
   after(async () => {
     await h?.stop();
     await core.deleteNamespace({ name: ns }).catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs with the chart's Role: Secrets of its own namespace, read only", async () => {
+    const can = async (verb: string, res: string, namespace: string) =>
+      (await kube(env.KUBECONFIG, env.KUBECTL).run(["auth", "can-i", verb, res, "-n", namespace, `--as=system:serviceaccount:${ns}:${identity.serviceAccount}`])).stdout.trim();
+    assert.equal(await can("watch", "secrets", ns), "yes");
+    assert.equal(await can("update", "secrets", ns), "no");
+    assert.equal(await can("list", "secrets", "default"), "no");
+  });
+
+  it("refuses to start, saying why, when its identity may not read the namespace", async () => {
+    await assert.rejects(startHarness({ REDIS_URL: env.REDIS_URL, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: "default", KUBECONFIG: identity.kubeconfig, ADMIN_TOKEN }, {}), /403|forbidden/i);
   });
 
   it("loads labelled Secrets at start and ignores others", async () => {
