@@ -113,8 +113,9 @@ bench-operator: deps ## Control plane (TARGETS.md): 1,000 Tenants/3,000 Environm
 bench-safety: deps ## Content-screening throughput; bench/results/safety.json
 	@$(NODE) bench/safety.bench.ts
 
-bench-gateway: deps ## Gateway vs direct, nginx, raw node:http, bare Express and Portkey (wrk, pinned cores); bench/results/gateway.{json,md}
+bench-gateway: deps ## Gateway vs direct, nginx, raw node:http, bare Express and Portkey (wrk, pinned cores), 100k-key memory, Redis work per request; bench/results/gateway.{json,md}, gateway-keys.json, redis-cost.json
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light; }
 	@[ -d bench/gateway/portkey/node_modules/@portkey-ai/gateway ] || flock /tmp/crosslogic-npm.lock npm install --prefix bench/gateway/portkey --no-audit --no-fund --workspaces=false
 	@$(NODE) bench/gateway/run.ts --seconds $${BENCH_SECONDS:-8}
 	@$(NODE) bench/gateway/keys.ts
+	@$(NODE) bench/gateway/redis-cost.ts
