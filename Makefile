@@ -51,7 +51,7 @@ test-unit: deps ## Unit tests (no services)
 test-integration: deps ## Integration tests against a throwaway local API server, PostgreSQL and Redis
 	@$(TESTENV) exec -- $(NODE_TEST) $(INTEGRATION_TESTS)
 
-audit: deps ## Supply chain: fail on npm dependencies with known critical vulnerabilities (says so when the advisory database is unreachable)
+audit: deps ## Supply chain: fail on locked packages without sha512 integrity from the registry (offline), and on known critical vulnerabilities (says so when the advisory database is unreachable)
 	@$(NODE) scripts/audit-deps.ts --level $${AUDIT_LEVEL:-critical}
 
 test-e2e: deps ## End-to-end suites: the whole product through kubectl, curl and the openai SDK

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * Supply-chain check: fails when an installed npm dependency has a known vulnerability at or above
- * a severity (default: critical), from `npm audit`'s advisory database.
+ * Supply-chain check: fails when a locked package is not pinned by a sha512 integrity hash from
+ * the registry (checked offline), or when an installed npm dependency has a known vulnerability at
+ * or above a severity (default: critical), from `npm audit`'s advisory database.
  *
  *   node scripts/audit-deps.ts [--level critical|high|moderate|low] [--production]
  *
@@ -11,6 +12,7 @@
  * for a tree it could not check.
  */
 import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 
 export const Severities = ["info", "low", "moderate", "high", "critical"] as const;
@@ -44,10 +46,42 @@ export function decide(report: AuditReport, level: Severity): Decision {
   return { outcome: "pass", counts: report.metadata?.vulnerabilities ?? {} };
 }
 
+export interface Lockfile {
+  lockfileVersion?: number;
+  packages?: Record<string, { version?: string; resolved?: string; integrity?: string; link?: boolean }>;
+}
+
+/**
+ * What `npm ci` cannot verify (pure; works offline): every installed package must be pinned by a
+ * sha512 integrity hash and come from the registry (no git, file or remote-tarball sources, which
+ * carry no registry integrity). Workspace links are the repository's own code.
+ */
+export function lockfileProblems(lock: Lockfile): string[] {
+  if ((lock.lockfileVersion ?? 0) < 2 || !lock.packages) return ["package-lock.json is not a lockfile v2/v3 with a packages map"];
+  const problems: string[] = [];
+  for (const [where, p] of Object.entries(lock.packages)) {
+    if (!where.includes("node_modules/") || p.link) continue;
+    const name = where.slice(where.lastIndexOf("node_modules/") + "node_modules/".length);
+    if (p.resolved && !p.resolved.startsWith("https://registry.npmjs.org/")) problems.push(`${name}: resolved from ${p.resolved}, not the registry`);
+    else if (!p.integrity?.startsWith("sha512-")) problems.push(`${name}@${p.version ?? "?"}: no sha512 integrity hash`);
+  }
+  return problems;
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { level: { type: "string", default: "critical" }, production: { type: "boolean", default: false } } });
   const level = values.level as Severity;
   if (!Severities.includes(level)) { console.error(`audit: --level must be one of ${Severities.join(", ")}`); return 2; }
+  // Offline first: what npm ci verifies on every install (fails regardless of the advisory database).
+  const lock = JSON.parse(await readFile(new URL("../package-lock.json", import.meta.url), "utf8")) as Lockfile;
+  const problems = lockfileProblems(lock);
+  if (problems.length) {
+    console.error(`[audit] package-lock.json: ${problems.length} package(s) npm ci cannot verify:`);
+    for (const p of problems) console.error(`  ${p}`);
+    return 1;
+  }
+  const pinned = Object.entries(lock.packages!).filter(([w, p]) => w.includes("node_modules/") && !p.link).length;
+  console.log(`[audit] package-lock.json: all ${pinned} packages pinned by sha512 integrity, from the registry (npm ci verifies each tarball)`);
   const args = ["audit", "--json", ...(values.production ? ["--omit=dev"] : [])];
   const stdout = await new Promise<string>((resolve) => execFile("npm", args, { maxBuffer: 64 << 20 }, (_err, out) => resolve(out)));
   let report: AuditReport;
