@@ -365,7 +365,7 @@ export function createApp(deps: GatewayDeps): RequestHandler {
       const key = ctx.key!;
       const env = key.env;
       // Limits: one Redis call decides every layer.
-      const limits = key.entry.limits;
+      const limits = key.limits;
       const tenant = env.doc.tenant;
       const envLimits = env.doc.environment.limits;
       ctx.limited = true;
@@ -455,7 +455,7 @@ export function createApp(deps: GatewayDeps): RequestHandler {
     if (ctx.lease) void limiter.settle(ctx.lease, usage ? usage.totalTokens : outcome.headersSent ? undefined : 0);
     const env = key.env;
     const record: UsageRecord = {
-      requestId: ctx.id, tenant: env.doc.tenant.name, environment: env.id, keyPrefix: ctx.prefix!, keyName: key.entry.name,
+      requestId: ctx.id, tenant: env.doc.tenant.name, environment: env.id, keyPrefix: ctx.prefix!, keyName: key.name,
       model, endpoint: ctx.endpoint!.path, promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0,
       totalTokens: usage?.totalTokens ?? 0, latencyMs: Math.round(performance.now() - ctx.start), status: outcome.status, streamed, createdAt: new Date(),
     };

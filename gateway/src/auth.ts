@@ -63,7 +63,7 @@ export function hostOnly(host: string | undefined): string | undefined {
 
 /** What the key may do: role and model allow-list. */
 export function authorize(key: KeyView, inference: boolean, model: string | undefined): AuthFailure | undefined {
-  if (inference && key.entry.role === "read-only") return "read_only_inference";
+  if (inference && key.role === "read-only") return "read_only_inference";
   if (model !== undefined && key.models && !key.models.has(model)) return "model_not_allowed";
   return undefined;
 }

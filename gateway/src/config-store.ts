@@ -4,20 +4,49 @@
  * overrides from the Redis revocation broadcast. A document replaces its predecessor only when it
  * validates (the last good one is kept otherwise); swaps touch only that document's keys, and a
  * request keeps the objects it resolved, so in-flight requests never see a half-applied change.
+ * Keys are held packed (key-index.ts): a document's keys are not kept as parsed objects.
  */
 import { createHash } from "node:crypto";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
-import { KeyEntry, keyEnvForTier, validateGatewayConfig, type GatewayConfig, type GatewayKeyEntry, type GatewayRoute } from "@crosslogic/crds";
-import { parseOnWorker } from "./config-worker.ts";
+import { KeyEntry, keyEnvForTier, validateGatewayConfig, type GatewayConfig, type GatewayRoute } from "@crosslogic/crds";
+import { KeyIndex, KeyTable, KeyTableBuilder, type KeyLimits, type KeyRole } from "./key-index.ts";
+import { parseElements, splitKeys } from "./large-document.ts";
 
 const checkKey = TypeCompiler.Compile(KeyEntry);
 const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
-/** Documents larger than this are parsed on a worker and indexed in chunks (applyLarge). */
-export const LARGE_DOCUMENT_BYTES = 1024 * 1024;
+/** Runs a stepwise task one step per macrotask. */
+async function stepwise<R>(task: Generator<void, R>): Promise<R> {
+  for (let s = task.next(); ; s = task.next()) {
+    if (s.done) return s.value;
+    await yieldTurn();
+  }
+}
+/** Runs a stepwise task to the end now. */
+function atOnce<R>(task: Generator<void, R>): R {
+  for (let s = task.next(); ; s = task.next()) if (s.done) return s.value;
+}
+/**
+ * Documents larger than this are read in pieces (large-document.ts) and, after start, applied
+ * across many macrotasks (applyLarge): a synchronous apply costs ~3 ms per 256 KB (~1,000 keys)
+ * on this machine, ~6 ms when it is busy, and a 1 MB Kubernetes Secret holds ~4,000 keys.
+ */
+export const LARGE_DOCUMENT_BYTES = 256 * 1024;
+/** Bytes hashed, and keys parsed, validated and packed, per macrotask in applyLarge (~1–2 ms each here). */
+const HASH_STEP = 512 * 1024;
+const KEY_BATCH = 500;
+/** Index slots copied (by their stored prefix), and keys indexed, per macrotask when a large document is swapped in (~1 ms each). */
+const INDEX_COPY_CHUNK = 32768;
+const INDEX_SET_CHUNK = 1024;
+/** Up to this many index changes (old keys out, new keys in), applyLarge swaps in place, in one step (~2 ms). */
+const INDEX_SWAP_IN_PLACE = 8192;
+
+/** A document as kept after indexing: everything but its keys (those live in the key index). */
+export type EnvironmentDoc = Omit<GatewayConfig, "keys">;
 
 export interface EnvironmentView {
   readonly source: string;
-  readonly doc: GatewayConfig;
+  readonly doc: EnvironmentDoc;
+  readonly keyCount: number;
   /** `{namespace}/{name}`. */
   readonly id: string;
   readonly routes: ReadonlyMap<string, GatewayRoute>;
@@ -36,14 +65,43 @@ export interface StoreOptions {
    * suspended" (covers a pre-suspension update still in flight on a lagging watch).
    */
   suspensionHoldMs?: number;
+  /** applyLarge swaps in place up to this many index changes (default INDEX_SWAP_IN_PLACE); tests lower it. */
+  swapInPlaceMax?: number;
 }
 
-export interface KeyView {
-  readonly entry: GatewayKeyEntry;
+/**
+ * One key as a request sees it, made on lookup from the packed table (which it keeps alive, so a
+ * request keeps what it resolved across swaps).
+ */
+export class KeyView {
   readonly env: EnvironmentView;
+  readonly role: KeyRole;
+  /** Shared by the document's keys with the same limits: never mutate. */
+  readonly limits: KeyLimits;
   readonly expiresAtMs: number;
+  /** Allowed models; undefined means every model of the environment. */
   readonly models: ReadonlySet<string> | undefined;
+  readonly #table: KeyTable<EnvironmentView>;
+  readonly #row: number;
+
+  constructor(table: KeyTable<EnvironmentView>, row: number) {
+    this.env = table.env;
+    this.role = table.role(row);
+    this.limits = table.limits[table.limitIds[row]!]!;
+    this.expiresAtMs = table.expires[row]!;
+    const m = table.modelIds[row]!;
+    this.models = m === 0 ? undefined : table.modelSets[m - 1];
+    this.#table = table;
+    this.#row = row;
+  }
+
+  /** The ApiKey object's name (decoded on demand: only metering needs it). */
+  get name(): string { return this.#table.name(this.#row); }
+  /** SHA-256 of the key, lowercase hex. */
+  get hash(): string { return this.#table.hash(this.#row); }
 }
+const keyView = (table: KeyTable<EnvironmentView>, row: number) => new KeyView(table, row);
+const found = () => true;
 
 export type ApplyResult = { ok: true; changed: boolean } | { ok: false; errors: string[] };
 
@@ -52,7 +110,11 @@ const REVOCATION_MEMORY_MS = 15 * 60_000;
 
 export class ConfigStore {
   #envs = new Map<string, EnvironmentView>();
-  #keys = new Map<string, KeyView>();
+  #index = new KeyIndex<EnvironmentView>();
+  /** Changes to the live index (an applyLarge indexing off to the side checks nobody else changed it). */
+  #indexEpoch = 0;
+  /** Source → id of its key table in the index. */
+  #tableIds = new Map<string, number>();
   #hosts = new Map<string, EnvironmentView>();
   #revoked = new Map<string, number>();
   #suspended = new Map<string, Suspension>();
@@ -64,148 +126,201 @@ export class ConfigStore {
   #maxVersion = 0n;
   readonly #now: () => number;
   readonly #holdMs: number;
+  readonly #swapInPlaceMax: number;
 
   constructor(options: StoreOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.#holdMs = options.suspensionHoldMs ?? 10_000;
+    this.#swapInPlaceMax = options.swapInPlaceMax ?? INDEX_SWAP_IN_PLACE;
   }
 
   get generation(): number { return this.#generation; }
   get environments(): Iterable<EnvironmentView> { return this.#envs.values(); }
-  get keyCount(): number { return this.#keys.size; }
+  get keyCount(): number { return this.#index.size; }
 
   onChange(fn: () => void): void { this.#listeners.push(fn); }
 
   /**
-   * Validates and applies one document (JSON text or parsed). Invalid → the last good one stays.
+   * Validates and applies one document (JSON text, its UTF-8 bytes, or parsed). Invalid → the last good one stays.
    * `version` (a Secret's resourceVersion) orders documents: one not newer than what this source
-   * already applied is stale and ignored. Without it, arrival order is the version.
+   * already applied is stale and ignored. Without it, arrival order is the version. Text larger
+   * than LARGE_DOCUMENT_BYTES is read in pieces, never parsed whole (the first load; later,
+   * callers use applyLarge, which does the same across many macrotasks); as bytes, it never
+   * becomes one ~25 MB string on the heap either.
    */
   apply(source: string, input: string | unknown, version?: string): ApplyResult {
-    let v: bigint;
-    if (version !== undefined && /^\d{1,30}$/.test(version)) {
-      v = BigInt(version);
-      const had = this.#versions.get(source);
-      if (had !== undefined && v <= had) return { ok: true, changed: false };
-    } else v = this.#maxVersion + 1n;
+    const v = this.#version(source, version);
+    if (v === undefined) return { ok: true, changed: false };
     let doc: unknown = input;
     let digest: string | undefined;
-    if (typeof input === "string") {
+    if (typeof input === "string" || Buffer.isBuffer(input)) {
       digest = createHash("sha256").update(input).digest("hex");
       if (this.#envs.has(source) && this.#digests.get(source) === digest) return { ok: true, changed: false };
-      try { doc = JSON.parse(input); } catch { return { ok: false, errors: ["/: not valid JSON"] }; }
+      if (input.length > LARGE_DOCUMENT_BYTES) {
+        const r = atOnce(this.#readLarge(source, typeof input === "string" ? Buffer.from(input) : input));
+        if (!r.ok) return r;
+        this.#setTableId(source, this.#swapKeys(source, r.table));
+        this.#commit(r.table.env, v, digest);
+        return { ok: true, changed: true };
+      }
+      try { doc = JSON.parse(typeof input === "string" ? input : input.toString("utf8")); } catch { return { ok: false, errors: ["/: not valid JSON"] }; }
     }
     const result = validateGatewayConfig(doc);
     if (!result.ok) return result;
-    const cfg = result.value;
-    const id = `${cfg.environment.namespace}/${cfg.environment.name}`;
-    for (const other of this.#envs.values()) {
-      if (other.source !== source && other.id === id) return { ok: false, errors: [`/environment: ${id} is already defined by ${other.source}`] };
+    const { keys, ...cfg } = result.value;
+    const conflict = this.#conflict(source, cfg);
+    if (conflict) return conflict;
+    if (digest === undefined) {
+      // A parsed document (tests, callers without text): the digest of its canonical JSON.
+      if (v > this.#maxVersion) this.#maxVersion = v;
+      this.#versions.set(source, v);
+      digest = `object:${createHash("sha256").update(JSON.stringify(result.value)).digest("hex")}`;
+      if (this.#envs.has(source) && this.#digests.get(source) === digest) return { ok: true, changed: false };
     }
-    const previous = this.#envs.get(source);
-    if (v > this.#maxVersion) this.#maxVersion = v;
-    this.#versions.set(source, v);
-    if (digest) this.#digests.set(source, digest);
-    else if (previous && JSON.stringify(previous.doc) === JSON.stringify(cfg)) return { ok: true, changed: false };
-    const view = this.#view(source, cfg, id);
-    this.#unindex(previous);
-    this.#envs.set(source, view);
-    const limits = new Map<string, GatewayKeyEntry["limits"]>();
-    const models = new Map<string, ReadonlySet<string>>();
-    for (const k of cfg.keys) this.#keys.set(k.hash, this.#keyView(k, view, limits, models));
-    this.#afterApply(view, v);
+    const view = this.#view(source, cfg, keys.length);
+    const builder = new KeyTableBuilder(keys.length);
+    for (const k of keys) builder.add(k);
+    // Synchronous: the previous document's keys leave and the new ones arrive in one step.
+    this.#setTableId(source, this.#swapKeys(source, new KeyTable(view, builder)));
+    this.#commit(view, v, digest);
     return { ok: true, changed: true };
   }
 
   /**
-   * Applies a large document without stalling the event loop: hashed and parsed on a worker,
-   * validated and indexed in chunks of keys (one per macrotask) into a new index that replaces
-   * the current one in one step. Callers serialise applies (the server's queue does).
+   * Applies a large document without stalling the event loop: hashed, scanned, and its keys
+   * parsed, validated and packed in batches, one step per macrotask; then indexed in chunks into
+   * a new index that replaces the current one in one step. Callers serialise applies (the
+   * server's queue does).
    */
   async applyLarge(source: string, buf: Buffer, version?: string): Promise<ApplyResult> {
-    let v: bigint;
-    if (version !== undefined && /^\d{1,30}$/.test(version)) {
-      v = BigInt(version);
-      const had = this.#versions.get(source);
-      if (had !== undefined && v <= had) return { ok: true, changed: false };
-    } else v = this.#maxVersion + 1n;
-    let digest = "";
-    let skeleton: GatewayConfig | undefined;
-    const keys: GatewayKeyEntry[] = [];
-    const next = new Map<string, KeyView>();
-    const limits = new Map<string, GatewayKeyEntry["limits"]>();
-    const models = new Map<string, ReadonlySet<string>>();
-    let view: EnvironmentView | undefined;
-    for await (const m of parseOnWorker(buf)) {
-      if (m.type === "digest") {
-        digest = m.digest;
-        if (this.#envs.has(source) && this.#digests.get(source) === digest) return { ok: true, changed: false };
-      } else if (m.type === "error") return { ok: false, errors: m.errors };
-      else if (m.type === "skeleton") {
-        const r = validateGatewayConfig(m.doc);
-        if (!r.ok) return r;
-        skeleton = r.value;
-        const id = `${skeleton.environment.namespace}/${skeleton.environment.name}`;
-        for (const other of this.#envs.values()) {
-          if (other.source !== source && other.id === id) return { ok: false, errors: [`/environment: ${id} is already defined by ${other.source}`] };
-        }
-        view = this.#view(source, skeleton, id);
-        // The other documents' keys carry over to the new index (in chunks).
-        let n = 0;
-        for (const [hash, kv] of this.#keys) {
-          if (kv.env.source !== source) next.set(hash, kv);
-          if (++n % 10_000 === 0) await yieldTurn();
-        }
-      } else if (m.type === "keys") {
-        for (let i = 0; i < m.keys.length; i++) {
-          const k = m.keys[i];
-          if (!checkKey.Check(k)) {
-            const e = [...checkKey.Errors(k)][0];
-            return { ok: false, errors: [`/keys/${keys.length}${e?.path ?? ""}: ${e?.message ?? "invalid"}`] };
-          }
-          keys.push(k);
-          next.set(k.hash, this.#keyView(k, view!, limits, models));
-        }
-        await yieldTurn();
-      }
+    const v = this.#version(source, version);
+    if (v === undefined) return { ok: true, changed: false };
+    const hash = createHash("sha256");
+    for (let at = 0; at < buf.length; at += HASH_STEP) {
+      hash.update(buf.subarray(at, at + HASH_STEP));
+      await yieldTurn();
     }
-    if (!skeleton || !view) return { ok: false, errors: ["/: document incomplete"] };
-    skeleton.keys = keys;
-    // Swap in one step.
-    const previous = this.#envs.get(source);
-    if (v > this.#maxVersion) this.#maxVersion = v;
-    this.#versions.set(source, v);
-    this.#digests.set(source, digest);
-    if (previous) for (const h of previous.hostnames) if (this.#hosts.get(h) === previous) this.#hosts.delete(h);
-    this.#keys = next;
-    this.#envs.set(source, view);
-    this.#afterApply(view, v);
+    const digest = hash.digest("hex");
+    if (this.#envs.has(source) && this.#digests.get(source) === digest) return { ok: true, changed: false };
+    const r = await stepwise(this.#readLarge(source, buf));
+    if (!r.ok) return r;
+    const oldId = this.#tableIds.get(source);
+    if (r.table.size + (oldId === undefined ? 0 : this.#index.table(oldId)!.size) <= this.#swapInPlaceMax) {
+      this.#setTableId(source, this.#swapKeys(source, r.table));
+      this.#commit(r.table.env, v, digest);
+      return { ok: true, changed: true };
+    }
+    // A new index built off to the side, in chunks; requests keep using the current one until the swap.
+    const epoch = this.#indexEpoch;
+    const next = await stepwise(this.#index.without(oldId, r.table.size, INDEX_COPY_CHUNK));
+    const id = next.register(r.table);
+    for (let row = 0; row < r.table.size; row++) {
+      next.set(id, row);
+      if (row % INDEX_SET_CHUNK === INDEX_SET_CHUNK - 1) await yieldTurn();
+    }
+    if (this.#indexEpoch === epoch) {
+      this.#index = next;
+      this.#setTableId(source, id);
+    } else {
+      // Someone changed the live index meanwhile (callers should serialise applies): redo it there.
+      this.#setTableId(source, this.#swapKeys(source, r.table));
+    }
+    this.#commit(r.table.env, v, digest);
     return { ok: true, changed: true };
   }
 
-  #view(source: string, cfg: GatewayConfig, id: string): EnvironmentView {
+  /** The version a document for `source` gets, or undefined when it is stale. */
+  #version(source: string, version: string | undefined): bigint | undefined {
+    if (version === undefined || !/^\d{1,30}$/.test(version)) return this.#maxVersion + 1n;
+    const v = BigInt(version);
+    const had = this.#versions.get(source);
+    return had !== undefined && v <= had ? undefined : v;
+  }
+
+  #conflict(source: string, cfg: EnvironmentDoc): { ok: false; errors: string[] } | undefined {
+    const id = `${cfg.environment.namespace}/${cfg.environment.name}`;
+    for (const other of this.#envs.values()) {
+      if (other.source !== source && other.id === id) return { ok: false, errors: [`/environment: ${id} is already defined by ${other.source}`] };
+    }
+    return undefined;
+  }
+
+  /**
+   * Reads a large document into a key table without parsing it whole: scanned for its keys, the
+   * rest parsed and validated, then the keys in batches. Yields between steps.
+   */
+  *#readLarge(source: string, buf: Buffer): Generator<void, { ok: true; table: KeyTable<EnvironmentView> } | { ok: false; errors: string[] }> {
+    const split = yield* splitKeys(buf);
+    const invalidJson = { ok: false as const, errors: ["/: not valid JSON"] };
+    if (!split) return invalidJson;
+    let doc: unknown;
+    try { doc = JSON.parse(split.rest); } catch { return invalidJson; }
+    const r = validateGatewayConfig(doc);
+    if (!r.ok) return r;
+    const { keys: _none, ...cfg } = r.value;
+    const conflict = this.#conflict(source, cfg);
+    if (conflict) return conflict;
+    const view = this.#view(source, cfg, split.count);
+    const builder = new KeyTableBuilder(split.count);
+    for (let from = 0; from < split.count; from += KEY_BATCH) {
+      yield;
+      const keys = parseElements(buf, split, from, Math.min(split.count, from + KEY_BATCH));
+      if (!keys) return invalidJson;
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
+        if (!checkKey.Check(k)) {
+          const e = [...checkKey.Errors(k)][0];
+          return { ok: false, errors: [`/keys/${from + i}${e?.path ?? ""}: ${e?.message ?? "invalid"}`] };
+        }
+        builder.add(k);
+      }
+    }
+    return { ok: true, table: new KeyTable(view, builder) };
+  }
+
+  /** Makes `view` its source's current document (its keys are already indexed). */
+  #commit(view: EnvironmentView, v: bigint, digest: string): void {
+    const previous = this.#envs.get(view.source);
+    if (v > this.#maxVersion) this.#maxVersion = v;
+    this.#versions.set(view.source, v);
+    this.#digests.set(view.source, digest);
+    this.#unhost(previous);
+    this.#envs.set(view.source, view);
+    this.#afterApply(view, v);
+  }
+
+  /**
+   * Replaces `source`'s key table in the live index, synchronously (removes the old rows, indexes
+   * the new ones), and returns the new table's id.
+   */
+  #swapKeys(source: string, table: KeyTable<EnvironmentView> | undefined): number | undefined {
+    const index = this.#index;
+    this.#indexEpoch++;
+    const oldId = this.#tableIds.get(source);
+    const old = oldId === undefined ? undefined : index.table(oldId);
+    if (old) {
+      for (let row = 0; row < old.size; row++) index.delete(oldId!, row);
+      index.unregister(oldId!);
+    }
+    if (!table) return undefined;
+    const id = index.register(table);
+    index.reserve(table.size);
+    for (let row = 0; row < table.size; row++) index.set(id, row);
+    return id;
+  }
+
+  #setTableId(source: string, id: number | undefined): void {
+    if (id === undefined) this.#tableIds.delete(source); else this.#tableIds.set(source, id);
+  }
+
+  #view(source: string, cfg: EnvironmentDoc, keyCount: number): EnvironmentView {
     return {
-      source, doc: cfg, id,
+      source, doc: cfg, id: `${cfg.environment.namespace}/${cfg.environment.name}`, keyCount,
       routes: new Map(cfg.routes.map((r) => [r.model, r])),
       origins: new Set(cfg.environment.cors.allowedOrigins),
       hostnames: new Set(cfg.environment.hostnames.map((h) => h.toLowerCase())),
       keyEnv: keyEnvForTier(cfg.environment.tier),
     };
-  }
-
-  /** The index entry of a key; identical limits and model lists are shared (100,000 keys mostly repeat a few of each). */
-  #keyView(k: GatewayKeyEntry, env: EnvironmentView, limits: Map<string, GatewayKeyEntry["limits"]>, models: Map<string, ReadonlySet<string>>): KeyView {
-    const l = k.limits;
-    const lid = `${l.requestsPerMinute}/${l.tokensPerMinute}/${l.concurrency}`;
-    const shared = limits.get(lid);
-    if (shared) k.limits = shared; else limits.set(lid, l);
-    let m: ReadonlySet<string> | undefined;
-    if (k.models) {
-      const mid = k.models.join("\u0000");
-      m = models.get(mid);
-      if (!m) models.set(mid, (m = new Set(k.models)));
-    }
-    return { entry: k, env, expiresAtMs: k.expiresAt ? Date.parse(k.expiresAt) : Number.POSITIVE_INFINITY, models: m };
   }
 
   #afterApply(view: EnvironmentView, v: bigint): void {
@@ -215,14 +330,15 @@ export class ConfigStore {
     // it arrived (a stale or replayed document never undoes it), and not before the hold time.
     const sus = this.#suspended.get(cfg.tenant.name);
     if (sus) sus.liftedAt = cfg.tenant.suspended ? undefined : v > sus.seen ? sus.liftedAt ?? this.#now() : sus.liftedAt;
-    for (const hash of this.#revoked.keys()) if (!this.#keys.has(hash) && this.#revoked.get(hash)! < Date.now() - REVOCATION_MEMORY_MS) this.#revoked.delete(hash);
+    for (const hash of this.#revoked.keys()) if (!this.has(hash) && this.#revoked.get(hash)! < Date.now() - REVOCATION_MEMORY_MS) this.#revoked.delete(hash);
     this.#changed();
   }
 
   remove(source: string): boolean {
     const previous = this.#envs.get(source);
     if (!previous) return false;
-    this.#unindex(previous);
+    this.#setTableId(source, this.#swapKeys(source, undefined));
+    this.#unhost(previous);
     this.#envs.delete(source);
     this.#versions.delete(source);
     this.#digests.delete(source);
@@ -237,7 +353,9 @@ export class ConfigStore {
     this.#changed();
   }
 
-  key(hash: string): KeyView | undefined { return this.#keys.get(hash); }
+  /** The key with this SHA-256 (lowercase hex). */
+  key(hash: string): KeyView | undefined { return this.#index.get(hash, keyView); }
+  has(hash: string): boolean { return this.#index.get(hash, found) === true; }
   isRevoked(hash: string): boolean { return this.#revoked.has(hash); }
   isSuspended(env: EnvironmentView): boolean {
     if (env.doc.tenant.suspended) return true;
@@ -249,9 +367,8 @@ export class ConfigStore {
   }
   environmentForHost(host: string): EnvironmentView | undefined { return this.#hosts.get(host); }
 
-  #unindex(view: EnvironmentView | undefined): void {
+  #unhost(view: EnvironmentView | undefined): void {
     if (!view) return;
-    for (const k of view.doc.keys) if (this.#keys.get(k.hash)?.env === view) this.#keys.delete(k.hash);
     for (const h of view.hostnames) if (this.#hosts.get(h) === view) this.#hosts.delete(h);
   }
 

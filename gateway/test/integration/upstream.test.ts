@@ -66,8 +66,7 @@ describe("upstream failures", () => {
     // One route, two endpoints: a Service-like backend written as two URL routes is not possible,
     // so the backend is given both origins directly.
     h.write("pair", makeDoc({ keys: [pair], modelUrl: healthy.url }));
-    await eventually(() => h.gw.store.key(pair.entry.hash));
-    const doc = [...h.gw.store.environments].find((e) => e.doc.keys.some((k) => k.hash === pair.entry.hash))!;
+    const doc = (await eventually(() => h.gw.store.key(pair.entry.hash))).env;
     const backend = h.gw.backends.get(doc.routes.get("llama-3-8b")!)!;
     backend.setOrigins([new URL(healthy.url).origin, new URL(broken.url).origin]);
     const statuses: number[] = [];

@@ -139,7 +139,8 @@ describe("config store", () => {
     s.apply("one", makeDoc({ keys: [c] }));
     assert.equal(s.key(a.entry.hash), undefined);
     assert.ok(s.key(c.entry.hash) && s.key(b.entry.hash));
-    assert.equal(held.entry.hash, a.entry.hash, "a request keeps what it resolved");
+    assert.equal(held.hash, a.entry.hash, "a request keeps what it resolved");
+    assert.equal(held.name, a.entry.name);
     s.remove("two");
     assert.equal(s.key(b.entry.hash), undefined);
   });
