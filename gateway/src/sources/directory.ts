@@ -2,9 +2,12 @@
  * Standalone config source: every `*.json` file of a directory is one gateway-config document.
  * Re-read on change (fs.watch, plus a poll as a safety net on filesystems without events). The
  * first scan is synchronous (the gateway starts with its keys loaded); later scans read one file
- * per callback, so a directory of large documents never holds the event loop in one piece. Only a
- * digest of each file is remembered, not its text; a file larger than LARGE_DOCUMENT_BYTES is
- * handed over as bytes (the store parses it on a worker) and recognised by its size and mtime.
+ * per callback, so a directory of large documents never holds the event loop in one piece. A scan
+ * reads only files whose inode, size, mtime or ctime changed (the poll used to re-read and hash
+ * every file every 2 s: 25 MB of garbage per poll with 100 documents of 1,000 keys, and the
+ * collections it caused stalled an idle gateway ~10 ms); of a file it read, only a digest is
+ * remembered, not its text. A file larger than LARGE_DOCUMENT_BYTES is handed over as bytes (the
+ * store reads it in pieces) and recognised by its stat alone.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -20,9 +23,11 @@ export interface ConfigSink {
 }
 
 const digest = (text: string) => createHash("sha256").update(text).digest("base64");
+const statMark = (st: fs.Stats) => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 
 export function watchDirectory(dir: string, sink: ConfigSink, pollMs = 2000): () => void {
-  const seen = new Map<string, string>();
+  /** Source → stat mark and, for small files, the digest of the text handed over. */
+  const seen = new Map<string, { mark: string; digest: string | undefined }>();
   let scanning = false;
   let again = false;
   let stopped = false;
@@ -33,11 +38,17 @@ export function watchDirectory(dir: string, sink: ConfigSink, pollMs = 2000): ()
       return undefined;
     }
   };
-  const consider = (source: string, text: string) => {
-    const d = digest(text);
-    if (seen.get(source) === d) return;
-    seen.set(source, d);
-    sink.document(source, text);
+  /** Hands a file over unless its text is what was handed over last. */
+  const consider = (source: string, mark: string, content: string | Buffer) => {
+    if (typeof content !== "string") {
+      seen.set(source, { mark, digest: undefined });
+      sink.document(source, content);
+      return;
+    }
+    const d = digest(content);
+    const had = seen.get(source);
+    seen.set(source, { mark, digest: d });
+    if (had?.digest !== d) sink.document(source, content);
   };
   const removeMissing = (present: Set<string>) => {
     for (const source of [...seen.keys()]) if (!present.has(source)) { seen.delete(source); sink.removed(source); }
@@ -46,7 +57,11 @@ export function watchDirectory(dir: string, sink: ConfigSink, pollMs = 2000): ()
   // First scan: synchronous.
   const names = list() ?? [];
   for (const n of names) {
-    try { consider(`file/${n}`, fs.readFileSync(path.join(dir, n), "utf8")); } catch { /* vanished */ }
+    try {
+      const file = path.join(dir, n);
+      const st = fs.statSync(file);
+      consider(`file/${n}`, statMark(st), st.size > LARGE_DOCUMENT_BYTES ? fs.readFileSync(file) : fs.readFileSync(file, "utf8"));
+    } catch { /* vanished */ }
   }
 
   const scan = async () => {
@@ -64,15 +79,9 @@ export function watchDirectory(dir: string, sink: ConfigSink, pollMs = 2000): ()
           const file = path.join(dir, n);
           try {
             const st = await fs.promises.stat(file);
-            if (st.size > LARGE_DOCUMENT_BYTES) {
-              const mark = `${st.size}:${st.mtimeMs}`;
-              if (seen.get(source) === mark) continue;
-              const buf = await fs.promises.readFile(file);
-              seen.set(source, mark);
-              sink.document(source, buf);
-              continue;
-            }
-            consider(source, await fs.promises.readFile(file, "utf8"));
+            const mark = statMark(st);
+            if (seen.get(source)?.mark === mark) continue;
+            consider(source, mark, st.size > LARGE_DOCUMENT_BYTES ? await fs.promises.readFile(file) : await fs.promises.readFile(file, "utf8"));
           } catch { continue; }
         }
         removeMissing(present);
