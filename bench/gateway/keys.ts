@@ -28,6 +28,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { freePort } from "@crosslogic/testenv";
 import { benchKeyDoc } from "./key-docs.ts";
+import { GATEWAY_NODE_ARGS } from "../../gateway/src/node-args.ts";
 
 const { values } = parseArgs({ options: { keys: { type: "string", default: "100000" } } });
 const KEYS = Number(values.keys);
@@ -65,7 +66,7 @@ class Gateway {
 
   constructor(env: NodeJS.ProcessEnv) {
     const flags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
-    this.child = spawn(process.execPath, [...flags, "--import", path.join(root, "bench/gateway/stall-probe.ts"), path.join(root, "gateway/src/main.ts")], {
+    this.child = spawn(process.execPath, [...GATEWAY_NODE_ARGS, ...flags, "--import", path.join(root, "bench/gateway/stall-probe.ts"), path.join(root, "gateway/src/main.ts")], {
       env, stdio: ["ignore", process.env.BENCH_VERBOSE ? "pipe" : "ignore", "pipe", "ipc"],
     });
     this.child.stdout?.on("data", (d: Buffer) => process.stderr.write(d)); // --trace-gc

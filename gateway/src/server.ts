@@ -93,10 +93,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     else { metrics.configReloads.labels("rejected").inc(); logger.error("Rejected gateway config; keeping the last good one", { source, errors: r.errors }); }
   };
   const applyDocument = (source: string, text: string | Buffer, version: string | undefined) => {
-    report(source, store.apply(source, typeof text === "string" ? text : text.toString("utf8"), version));
+    // Bytes stay bytes: a first load of a large file never becomes one big string.
+    report(source, store.apply(source, text, version));
   };
   // After start, documents are applied one per macrotask (a burst of Secret events or files never
-  // holds the event loop in one piece), large ones on a worker in chunks (store.applyLarge); a
+  // holds the event loop in one piece), large ones read and indexed in pieces (store.applyLarge); a
   // newer event for the same source replaces a queued one.
   let started = false;
   type Item = { text: string | Buffer; version: string | undefined } | null;
