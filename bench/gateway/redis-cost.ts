@@ -9,30 +9,20 @@
  *
  *   node bench/gateway/redis-cost.ts [--requests 40000] [--batches 1,16,64]
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
-import { freePort } from "@crosslogic/testenv";
+import { startRedis } from "@crosslogic/testenv";
 import { Limiter, type KeyLimits } from "../../gateway/src/limits/limiter.ts";
 
 const { values } = parseArgs({ options: { requests: { type: "string", default: "40000" }, batches: { type: "string", default: "1,16,64" } } });
 const N = Number(values.requests);
 const root = path.resolve(import.meta.dirname, "../..");
-const port = await freePort();
-const server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-for (let i = 0; ; i++) {
-  const probe = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  probe.on("error", () => undefined);
-  const up = await probe.connect().then(() => true, () => false);
-  probe.disconnect();
-  if (up) break;
-  if (i > 50) throw new Error("redis-server did not start");
-  await new Promise((r) => setTimeout(r, 100));
-}
-const redis = new Redis(`redis://127.0.0.1:${port}`, { enableAutoPipelining: false });
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "redis-cost-"));
+const server = await startRedis({ logDir: tmp, dir: tmp });
+const redis = new Redis(server.url, { enableAutoPipelining: false });
 const big = 1e9;
 const limiter = new Limiter(redis, {
   globalRpm: big, clientRpm: big, clientGenerationRpm: big, leaseTtlMs: 30_000, violationWindowMs: 60_000, delayAfter: 10, blockAfter: 100,
@@ -82,5 +72,6 @@ try {
 } finally {
   limiter.close();
   redis.disconnect();
-  server.kill();
+  await server.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
 }
