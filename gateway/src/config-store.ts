@@ -159,7 +159,7 @@ export class ConfigStore {
       if (input.length > LARGE_DOCUMENT_BYTES) {
         const r = atOnce(this.#readLarge(source, typeof input === "string" ? Buffer.from(input) : input));
         if (!r.ok) return r;
-        this.#setTableId(source, this.#swapKeys(source, r.table));
+        this.#swapKeys(source, r.table);
         this.#commit(r.table.env, v, digest);
         return { ok: true, changed: true };
       }
@@ -181,7 +181,7 @@ export class ConfigStore {
     const builder = new KeyTableBuilder(keys.length);
     for (const k of keys) builder.add(k);
     // Synchronous: the previous document's keys leave and the new ones arrive in one step.
-    this.#setTableId(source, this.#swapKeys(source, new KeyTable(view, builder)));
+    this.#swapKeys(source, new KeyTable(view, builder));
     this.#commit(view, v, digest);
     return { ok: true, changed: true };
   }
@@ -206,7 +206,7 @@ export class ConfigStore {
     if (!r.ok) return r;
     const oldId = this.#tableIds.get(source);
     if (r.table.size + (oldId === undefined ? 0 : this.#index.table(oldId)!.size) <= this.#swapInPlaceMax) {
-      this.#setTableId(source, this.#swapKeys(source, r.table));
+      this.#swapKeys(source, r.table);
       this.#commit(r.table.env, v, digest);
       return { ok: true, changed: true };
     }
@@ -220,10 +220,10 @@ export class ConfigStore {
     }
     if (this.#indexEpoch === epoch) {
       this.#index = next;
-      this.#setTableId(source, id);
+      this.#tableIds.set(source, id);
     } else {
       // Someone changed the live index meanwhile (callers should serialise applies): redo it there.
-      this.#setTableId(source, this.#swapKeys(source, r.table));
+      this.#swapKeys(source, r.table);
     }
     this.#commit(r.table.env, v, digest);
     return { ok: true, changed: true };
@@ -291,9 +291,9 @@ export class ConfigStore {
 
   /**
    * Replaces `source`'s key table in the live index, synchronously (removes the old rows, indexes
-   * the new ones), and returns the new table's id.
+   * the new ones; none when `table` is undefined), and records which table is the source's.
    */
-  #swapKeys(source: string, table: KeyTable<EnvironmentView> | undefined): number | undefined {
+  #swapKeys(source: string, table: KeyTable<EnvironmentView> | undefined): void {
     const index = this.#index;
     this.#indexEpoch++;
     const oldId = this.#tableIds.get(source);
@@ -302,15 +302,11 @@ export class ConfigStore {
       for (let row = 0; row < old.size; row++) index.delete(oldId!, row);
       index.unregister(oldId!);
     }
-    if (!table) return undefined;
+    if (!table) { this.#tableIds.delete(source); return; }
     const id = index.register(table);
     index.reserve(table.size);
     for (let row = 0; row < table.size; row++) index.set(id, row);
-    return id;
-  }
-
-  #setTableId(source: string, id: number | undefined): void {
-    if (id === undefined) this.#tableIds.delete(source); else this.#tableIds.set(source, id);
+    this.#tableIds.set(source, id);
   }
 
   #view(source: string, cfg: EnvironmentDoc, keyCount: number): EnvironmentView {
@@ -337,7 +333,7 @@ export class ConfigStore {
   remove(source: string): boolean {
     const previous = this.#envs.get(source);
     if (!previous) return false;
-    this.#setTableId(source, this.#swapKeys(source, undefined));
+    this.#swapKeys(source, undefined);
     this.#unhost(previous);
     this.#envs.delete(source);
     this.#versions.delete(source);

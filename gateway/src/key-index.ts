@@ -56,10 +56,6 @@ export class KeyTable<E> {
   role(row: number): KeyRole { return ROLES[this.roles[row]!]!; }
   name(row: number): string { return this.#names.toString("utf8", row === 0 ? 0 : this.#nameEnds[row - 1], this.#nameEnds[row]); }
   hash(row: number): string { return this.digests.toString("hex", row * DIGEST, row * DIGEST + DIGEST); }
-  /** Bytes held by this table (typed arrays only). */
-  get byteLength(): number {
-    return this.digests.byteLength + this.expires.byteLength + this.roles.byteLength + this.limitIds.byteLength + this.modelIds.byteLength + this.#names.byteLength + this.#nameEnds.byteLength;
-  }
 }
 
 /**
