@@ -6,7 +6,7 @@
 import type http from "node:http";
 import type { Logger } from "winston";
 import {
-  ConditionTypes, GATEWAY_CONFIG_DATA_KEY, Labels, MANAGED_BY, OPERATOR_LEASE_NAME, tenantNamespace, type ApiKey, type Environment, type Tenant,
+  ConditionTypes, Labels, MANAGED_BY, OPERATOR_LEASE_NAME, tenantNamespace, type ApiKey, type Environment, type Tenant,
 } from "@crosslogic/crds";
 import type { Config } from "./config.ts";
 import { startHttpServer } from "./http.ts";
@@ -21,7 +21,7 @@ import { Informer, objectKey, type InformerEvent, type KubeObject } from "@cross
 import { LeaderElector } from "./kube/leader.ts";
 import { Types } from "./kube/types.ts";
 import { WorkQueue } from "./kube/workqueue.ts";
-import { KeyAnnotations } from "./controllers/api-key/key-material.ts";
+import { KeyAnnotations, publishedHashes } from "./controllers/api-key/key-material.ts";
 import { apiKeyController } from "./controllers/api-key/controller.ts";
 import { environmentController } from "./controllers/environment/controller.ts";
 import { nodeAuditEvents, type NodeLike } from "./controllers/node-pools.ts";
@@ -243,13 +243,7 @@ function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, 
       const ns = tenantNamespace(tenant);
       q.environment.add(`${ns}/${env}`);
       // Keys whose Published condition no longer matches the config.
-      let hashes = new Set<string>();
-      if (ev.type !== "delete") {
-        try {
-          const doc = JSON.parse(Buffer.from((ev.obj.data as Record<string, string> | undefined)?.[GATEWAY_CONFIG_DATA_KEY] ?? "", "base64").toString("utf8")) as { keys?: Array<{ hash: string }> };
-          hashes = new Set((doc.keys ?? []).map((k) => k.hash));
-        } catch { /* unreadable */ }
-      }
+      const hashes = publishedHashes(ev.type === "delete" ? undefined : ev.obj as { data?: Record<string, string> });
       for (const k of keysOfEnv(ns, env)) {
         const hash = (inf.secrets.get(`${ns}/apikey-${k.metadata.name}`)?.metadata.annotations ?? {})[KeyAnnotations.hash];
         const shown = k.status?.conditions?.find((c) => c.type === ConditionTypes.published)?.status === "True";

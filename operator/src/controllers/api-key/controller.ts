@@ -4,7 +4,7 @@
  * previous hash valid for the grace period, broadcasts revocations, and reports status.
  */
 import {
-  apiKeySecretName, FieldManagers, GATEWAY_CONFIG_DATA_KEY, gatewayConfigSecretName, generateApiKey, keyEnvForTier,
+  apiKeySecretName, FieldManagers, gatewayConfigSecretName, generateApiKey, keyEnvForTier,
   Labels, MANAGED_BY, tenantOfNamespace, type ApiKey, type Environment,
 } from "@crosslogic/crds";
 import { withAppliedHash } from "../../kube/apply.ts";
@@ -15,7 +15,7 @@ import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinal
 import { ownerRef, type ChildObject } from "../tenant/desired.ts";
 import { apiKeyStatus, decideKeyAction, isExpired, nextTimedChange, publicationPendingMs } from "./decide.ts";
 import { keyNotifications, msUntilExpiryNotice } from "../../persistence/notifications.ts";
-import { keySecretContent, livePreviousKeys, readKeyMaterial, type KeyMaterial, type SecretLike } from "./key-material.ts";
+import { keySecretContent, livePreviousKeys, publishedHashes, readKeyMaterial, type KeyMaterial, type SecretLike } from "./key-material.ts";
 
 const NAME = "apikey";
 const FM = FieldManagers.apiKey;
@@ -25,23 +25,6 @@ type SecretObj = KubeObject & SecretLike & { type?: string };
 export function apiKeyController(ctx: Context) {
   const { informers: inf, client } = ctx;
   const finalized = new FinalizedSet();
-  const parsedConfigs = new Map<string, { rv: string | undefined; hashes: Set<string> }>();
-
-  function publishedHashes(ns: string, env: string): Set<string> {
-    const key = `${ctx.config.systemNamespace}/${gatewayConfigSecretName(ns, env)}`;
-    const secret = inf.secrets.get(key) as SecretObj | undefined;
-    if (!secret) return new Set();
-    const cached = parsedConfigs.get(key);
-    if (cached && cached.rv === secret.metadata.resourceVersion) return cached.hashes;
-    let hashes = new Set<string>();
-    try {
-      const doc = JSON.parse(Buffer.from(secret.data?.[GATEWAY_CONFIG_DATA_KEY] ?? "", "base64").toString("utf8")) as { keys?: Array<{ hash: string }> };
-      hashes = new Set((doc.keys ?? []).map((k) => k.hash));
-    } catch { /* unreadable: nothing published */ }
-    parsedConfigs.set(key, { rv: secret.metadata.resourceVersion, hashes });
-    return hashes;
-  }
-
   function secretMeta(apiKey: ApiKey & KubeObject): ChildObject {
     const tenant = tenantOfNamespace(apiKey.metadata.namespace!) ?? "";
     return {
@@ -176,7 +159,8 @@ export function apiKeyController(ctx: Context) {
       ctx.events.event(apiKey, "Normal", "KeyExpired", `Key ${material.current.prefix}… expired at ${apiKey.spec.expiresAt}`);
     }
 
-    const published = material.current !== undefined && publishedHashes(ns, apiKey.spec.environment).has(material.current.hash);
+    const published = material.current !== undefined
+      && publishedHashes(inf.secrets.get(`${ctx.config.systemNamespace}/${gatewayConfigSecretName(ns, apiKey.spec.environment)}`) as SecretObj | undefined).has(material.current.hash);
     const issuedAt = Date.parse(material.rotatedAt ?? secret?.metadata.creationTimestamp ?? "");
     const pendingMs = publicationPendingMs(apiKey, material, published, Number.isNaN(issuedAt) ? undefined : issuedAt, now);
     if (pendingMs === 0) {

@@ -4,7 +4,7 @@
  * matches was edited by hand and is replaced), the rotation request last handled, and the previous
  * keys still valid during a rotation's grace period (hash and prefix only).
  */
-import { API_KEY_SECRET_DATA_KEY, apiKeyPrefix, hashApiKey, isWellFormedApiKey } from "@crosslogic/crds";
+import { API_KEY_SECRET_DATA_KEY, apiKeyPrefix, GATEWAY_CONFIG_DATA_KEY, hashApiKey, isWellFormedApiKey } from "@crosslogic/crds";
 
 export const KeyAnnotations = {
   hash: "crosslogic.ai/key-hash",
@@ -66,4 +66,25 @@ export function keySecretContent(key: string, opts: { rotationRequest?: string; 
     },
     data: { [API_KEY_SECRET_DATA_KEY]: Buffer.from(key, "utf8").toString("base64") },
   };
+}
+
+const publishedCache = new WeakMap<object, ReadonlySet<string>>();
+
+/**
+ * The key hashes in a gateway-config Secret (empty when it is missing or unreadable). Parsed once
+ * per cached object: the informer keeps one object per version, so the event handler and the
+ * controllers that ask about the same version share the parse.
+ */
+export function publishedHashes(secret: Pick<SecretLike, "data"> | undefined): ReadonlySet<string> {
+  if (!secret) return new Set();
+  let hashes = publishedCache.get(secret);
+  if (hashes) return hashes;
+  try {
+    const doc = JSON.parse(Buffer.from(secret.data?.[GATEWAY_CONFIG_DATA_KEY] ?? "", "base64").toString("utf8")) as { keys?: Array<{ hash: string }> };
+    hashes = new Set((doc.keys ?? []).map((k) => k.hash));
+  } catch {
+    hashes = new Set(); // unreadable: nothing published
+  }
+  publishedCache.set(secret, hashes);
+  return hashes;
 }
