@@ -2,8 +2,11 @@
  * Redis work per admitted request (TARGETS.md: one script call to admit, at most one to settle):
  * the gateway's own Limiter against a fresh Redis, every layer enabled (global, tenant,
  * environment, key, address, generation, token buckets at three levels, a concurrency lease), in
- * batches as a loaded gateway sends them (all admissions of one event-loop turn in one call).
- * Reports script calls and Redis CPU per request from Redis's own INFO. Redis CPU per request is
+ * batches as a loaded gateway sends them (all admissions of one event-loop turn in one call), in
+ * two shapes: `busy` — eight keys each sending from one address, as a loaded client does (the
+ * Limiter pre-admits: one script entry grants a pool of tickets) — and `one-by-one` — every
+ * request from a new address, so no pool ever forms (the cost of traffic spread thin, or of small
+ * limits, which are never pre-admitted). Reports script calls and Redis CPU per request from Redis's own INFO. Redis CPU per request is
  * what bounds the whole platform's request rate: every gateway replica's admissions run on the
  * Redis that holds the {gw} slot. Writes bench/results/redis-cost.json.
  *
@@ -44,17 +47,17 @@ const stats = async () => {
 
 const results = [];
 try {
-  for (const batch of values.batches.split(",").map(Number)) {
+  for (const shape of ["busy", "one-by-one"] as const) for (const batch of values.batches.split(",").map(Number)) {
     await redis.config("RESETSTAT");
     const before = await stats();
     for (let i = 0; i < N; i += batch) {
-      const decisions = await Promise.all(Array.from({ length: batch }, (_, j) => limiter.admit({ client: "10.0.0.1", generation: true, key: key(i + j) })));
+      const decisions = await Promise.all(Array.from({ length: batch }, (_, j) => limiter.admit({ client: shape === "busy" ? "10.0.0.1" : `10.${i + j}`, generation: true, key: key(i + j) })));
       if (!decisions.every((d) => d.admitted && d.lease)) throw new Error("a request was refused: the benchmark's limits are meant never to bind");
       await Promise.all(decisions.map((d) => limiter.settle(d.lease!, 100)));
     }
     const after = await stats();
     const r = {
-      batch, requests: N,
+      shape, batch, requests: N,
       scriptCallsPerRequest: +((after.scriptCalls - before.scriptCalls) / N).toFixed(3),
       scriptMicrosPerRequest: +((after.scriptUsec - before.scriptUsec) / N).toFixed(1),
       redisCpuMicrosPerRequest: +(((after.cpuSeconds - before.cpuSeconds) * 1e6) / N).toFixed(1),
@@ -64,7 +67,7 @@ try {
   }
   const out = {
     date: new Date().toISOString(), host: { cpus: os.cpus().length, node: process.version, redis: (await redis.info("server")).match(/redis_version:(\S+)/)?.[1] },
-    method: "the gateway's Limiter, every layer on, admit then settle (100 tokens used of 256 reserved), batches of N admissions per script call; Redis INFO cpu and commandstats",
+    method: "the gateway's Limiter, every layer on, admit then settle (100 tokens used of 256 reserved), N admissions per event-loop turn; busy: 8 keys from one address (pre-admitted), one-by-one: a new address per request (no pre-admission); Redis INFO cpu and commandstats",
     results,
   };
   fs.mkdirSync(path.join(root, "bench/results"), { recursive: true });

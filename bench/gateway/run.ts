@@ -61,6 +61,17 @@ function stop(p: ChildProcess): Promise<void> {
   return new Promise((r) => { if (p.exitCode !== null || p.signalCode !== null) return r(); p.once("exit", () => r()); p.kill("SIGTERM"); const t = setTimeout(() => p.kill("SIGKILL"), 5000); p.once("exit", () => clearTimeout(t)); });
 }
 
+/** User + system CPU time of a process so far, in ms (0 without one). */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch { return 0; }
+}
+const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
 interface WrkResult { requests: number; duration_us: number; errors: Record<string, number>; latency_us: { p50: number; p90: number; p99: number; mean: number } }
 
 function wrk(url: string, connections: number, seconds: number, headers: string): WrkResult {
@@ -95,7 +106,7 @@ async function main(): Promise<void> {
   need("wrk", "wrk");
   need("nginx", "nginx-light");
   need("redis-server", "redis-server");
-  const results: Record<string, { rps: number; p50_ms: number; p99_ms: number; p50_1c_ms: number; p99_1c_ms: number; errors: number }> = {};
+  const results: Record<string, { rps: number; p50_ms: number; p99_ms: number; p50_1c_ms: number; p99_1c_ms: number; errors: number; cpu_us_per_request?: number; redis_cpu_us_per_request?: number }> = {};
 
   // Upstream stub (nginx, core 1) and Redis (core 1).
   const stubPort = await freePort();
@@ -104,7 +115,7 @@ async function main(): Promise<void> {
   const upstream = `http://127.0.0.1:${stubPort}`;
   await waitFor(`${upstream}/v1/chat/completions`);
   const redisPort = await freePort();
-  start(1, "redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+  const redisProc = start(1, "redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
   const sseStubPort = await freePort();
   start(1, process.execPath, [path.join(import.meta.dirname, "stub.ts"), String(sseStubPort)]);
@@ -161,13 +172,18 @@ async function main(): Promise<void> {
     log(`${t.name}: warm-up`);
     wrk(url, 32, 2, t.headers);
     log(`${t.name}: throughput ${SECONDS}s at 64 connections`);
+    const cpu0 = cpuMs(proc?.pid), redisCpu0 = cpuMs(redisProc.pid);
     const tp = wrk(url, 64, SECONDS, t.headers);
+    const cpu = cpuMs(proc?.pid) - cpu0, redisCpu = cpuMs(redisProc.pid) - redisCpu0;
     log(`${t.name}: latency ${Math.max(3, Math.round(SECONDS / 2))}s at 1 connection`);
     const one = wrk(url, 1, Math.max(3, Math.round(SECONDS / 2)), t.headers);
     const errors = Object.values(tp.errors).reduce((a, b) => a + b, 0) + Object.values(one.errors).reduce((a, b) => a + b, 0);
     results[t.name] = {
       rps: Math.round(tp.requests / (tp.duration_us / 1e6)), p50_ms: tp.latency_us.p50 / 1000, p99_ms: tp.latency_us.p99 / 1000,
       p50_1c_ms: one.latency_us.p50 / 1000, p99_1c_ms: one.latency_us.p99 / 1000, errors,
+      // CPU time per request of the system under test (and of Redis): steadier than req/s on a shared host.
+      ...(proc ? { cpu_us_per_request: Math.round((cpu * 1000) / tp.requests) } : {}),
+      ...(t.name === "crosslogic-gateway" ? { redis_cpu_us_per_request: Math.round((redisCpu * 1000) / tp.requests) } : {}),
     };
     log(`${t.name}: ${JSON.stringify(results[t.name])}`);
     if (t.name === "crosslogic-gateway") {
@@ -201,7 +217,7 @@ async function main(): Promise<void> {
   } catch { /* first run */ }
   (summary as Record<string, unknown>).previous = previous;
   fs.writeFileSync(path.join(out, "gateway.json"), JSON.stringify(summary, null, 2) + "\n");
-  const rows = Object.entries(results).map(([n, r]) => `| ${n} | ${r.rps} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.p50_1c_ms.toFixed(3)} | ${r.p99_1c_ms.toFixed(3)} | ${r.errors} |`);
+  const rows = Object.entries(results).map(([n, r]) => `| ${n} | ${r.rps} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.p50_1c_ms.toFixed(3)} | ${r.p99_1c_ms.toFixed(3)} | ${r.cpu_us_per_request ?? "—"}${r.redis_cpu_us_per_request !== undefined ? ` (+ Redis ${r.redis_cpu_us_per_request})` : ""} | ${r.errors} |`);
   const s = (g as Record<string, unknown>).sse as Record<string, number> | undefined;
   const pv = previous;
   fs.writeFileSync(path.join(out, "gateway.md"), `# Gateway benchmark (${summary.date})
@@ -209,8 +225,8 @@ async function main(): Promise<void> {
 ${summary.pinning}; ${SECONDS} s per throughput run (64 connections), 1-connection latency runs; non-streaming chat completions.
 The gateway runs with full enforcement (auth, 4-layer limits + client address, tokens, concurrency lease, metering to its in-memory buffer — no PostgreSQL in this run —, headers, audit).
 
-| target | req/s | p50 ms | p99 ms | p50 ms (1 conn) | p99 ms (1 conn) | errors |
-|---|---|---|---|---|---|---|
+| target | req/s | p50 ms | p99 ms | p50 ms (1 conn) | p99 ms (1 conn) | CPU µs/request | errors |
+|---|---|---|---|---|---|---|---|
 ${rows.join("\n")}
 
 | figure | measured | previous run (${pv?.date ?? "n/a"}) | target |

@@ -6,7 +6,8 @@
  * failures included — carries the seed's security headers, the request id, CORS and, once the
  * limiter has decided, X-RateLimit-*. Headers are collected in one flat list per request and
  * written with a single `writeHead`. Everything a request needs is in memory except the single
- * Redis admission call (and one settle call after the response, not awaited); no database here.
+ * Redis admission call — none when a busy key holds a pre-admitted ticket (limits/limiter.ts) — and
+ * one settle call after the response, not awaited; no database here.
  */
 import { createHash, randomFillSync } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";

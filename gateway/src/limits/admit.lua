@@ -9,12 +9,14 @@
 -- Fields: t/ts request bucket (tokens, last ms); kt/kts token bucket; gt/gts the address's
 --   generation bucket; b blocked until (ms); v/vw violations and the end of their window; x the
 --   expiry last set; cx the concurrency set's expiry (kept in the key hash).
--- ARGV: 1 keyed (1/0), 2 forced violation (1/0), 3..6 requests/min global, tenant, environment, key,
+-- ARGV: 1 kind (1 keyed, 0 keyless; -n keyed pre-admission of up to n requests at once: as many as
+--   every layer allows are admitted, leases "<id>.1".."<id>.m", and a refusal counts as no
+--   violation), 2 forced violation (1/0), 3..6 requests/min global, tenant, environment, key,
 --   7 address rpm, 8 address generation rpm (0: not a generation request), 9..11 tokens/min tenant,
 --   environment, key, 12 token reservation, 13 concurrency limit, 14 lease id, 15 lease ttl ms,
 --   16 violation window ms, 17 delay after, 18 block after, 19 max delay ms, 20 block ms
 -- A limit of 0 disables that bucket.
--- Returns one reply per request: { admitted, refused layer (0 none, 1..6 request bucket global, tenant, environment, key,
+-- Returns one reply per request: { admitted (how many: 0/1, up to n for a pre-admission), refused layer (0 none, 1..6 request bucket global, tenant, environment, key,
 --   address, address generation; -1 blocked, -2 concurrency, -3 key tokens, -4 tenant tokens,
 --   -5 environment tokens), retry after ms, limit, remaining, reset ms, delay ms, newly blocked (1/0) }
 local clock = redis.call('TIME')
@@ -22,7 +24,11 @@ local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
 
 -- The decision for one request (KEYS and ARGV are that request's slices).
 local function admitOne(KEYS, ARGV)
-  local keyed = ARGV[1] == '1'
+  local kind = tonumber(ARGV[1])
+  local keyed = kind ~= 0
+  local speculative = kind < 0
+  -- m: how many requests this entry admits (1, or up to n for a pre-admission).
+  local m = speculative and -kind or 1
   local forced = ARGV[2] == '1'
   local window, blockMs = tonumber(ARGV[16]), tonumber(ARGV[20])
   local EXP = math.max(120000, window, blockMs) + 60000
@@ -74,6 +80,7 @@ local function admitOne(KEYS, ARGV)
   end
 
   local function violate(code, retryMs, lim, rem, reset)
+    if speculative then return { 0, code, math.ceil(retryMs), lim, rem, math.ceil(reset), 0, 0 } end
     local worst, newlyBlocked = bump(KEYS[6], A[7], A[8])
     if keyed then
       local n, b = bump(KEYS[4], K[7], K[8])
@@ -108,32 +115,39 @@ local function admitOne(KEYS, ARGV)
     end
   end
   if acap > 0 then al = level(A[1], A[2], acap); if al < 1 then return refuse(5, al, acap) end; consider(al, acap) end
+  -- The best level is the lowest: it bounds how many one entry admits.
+  if best and best + 1 < m then m = math.floor(best + 1) end
   if forced then
     if al then redis.call('HSET', KEYS[6], 't', al - 1, 'ts', now) end
     return violate(0, 0, lim, rem, math.ceil(reset))
   end
   if agcap > 0 then agl = level(A[4], A[5], agcap); if agl < 1 then return refuse(6, agl, agcap) end; consider(agl, agcap) end
+  if agl and agl < m then m = math.floor(agl) end
 
   -- Token buckets (tenant, environment, key): each reserves min(reservation, its tokens/min).
   local reserve = tonumber(ARGV[12])
   local tt, et, kt = 0, 0, 0
-  local ttok, etok, ktok
+  local tr, er, kr, tlv, elv, klv
+  -- How many reservations of r fit in level lv (m at most).
+  local function fits(lv, r)
+    if r > 0 and lv < r * m then m = math.floor(lv / r) end
+  end
   if keyed then
     tt, et, kt = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
     if tt > 0 then
-      local r, lv = math.min(reserve, tt), level(T[4], T[5], tt)
-      if lv < r then return violate(-4, (r - lv) * 60000 / tt, lim, rem, reset) end
-      ttok = lv - r
+      tr, tlv = math.min(reserve, tt), level(T[4], T[5], tt)
+      if tlv < tr then return violate(-4, (tr - tlv) * 60000 / tt, lim, rem, reset) end
+      fits(tlv, tr)
     end
     if et > 0 then
-      local r, lv = math.min(reserve, et), level(E[4], E[5], et)
-      if lv < r then return violate(-5, (r - lv) * 60000 / et, lim, rem, reset) end
-      etok = lv - r
+      er, elv = math.min(reserve, et), level(E[4], E[5], et)
+      if elv < er then return violate(-5, (er - elv) * 60000 / et, lim, rem, reset) end
+      fits(elv, er)
     end
     if kt > 0 then
-      local r, lv = math.min(reserve, kt), level(K[4], K[5], kt)
-      if lv < r then return violate(-3, (r - lv) * 60000 / kt, lim, rem, reset) end
-      ktok = lv - r
+      kr, klv = math.min(reserve, kt), level(K[4], K[5], kt)
+      if klv < kr then return violate(-3, (kr - klv) * 60000 / kt, lim, rem, reset) end
+      fits(klv, kr)
     end
   end
 
@@ -143,33 +157,45 @@ local function admitOne(KEYS, ARGV)
     local n = redis.call('ZCARD', KEYS[5])
     if n >= climit then
       redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
-      if redis.call('ZCARD', KEYS[5]) >= climit then return violate(-2, 1000, lim, rem, reset) end
+      n = redis.call('ZCARD', KEYS[5])
+      if n >= climit then return violate(-2, 1000, lim, rem, reset) end
     end
     local ttl = tonumber(ARGV[15])
-    redis.call('ZADD', KEYS[5], now + ttl, ARGV[14])
+    if speculative then
+      if climit - n < m then m = climit - n end
+      local members = {}
+      for j = 1, m do members[2 * j - 1] = now + ttl; members[2 * j] = ARGV[14] .. '.' .. j end
+      redis.call('ZADD', KEYS[5], unpack(members))
+    else
+      redis.call('ZADD', KEYS[5], now + ttl, ARGV[14])
+    end
     if not K[9] or tonumber(K[9]) - now < ttl * 2 then
       redis.call('PEXPIRE', KEYS[5], ttl * 4)
       redis.call('HSET', KEYS[4], 'cx', now + ttl * 4)
     end
   end
 
-  -- Spend.
-  if gl then put(KEYS[1], G[3], 't', gl - 1, 'ts', now) end
+  -- Spend (m requests; each reserves its tokens).
+  local ttok, etok, ktok
+  if tr then ttok = tlv - tr * m end
+  if er then etok = elv - er * m end
+  if kr then ktok = klv - kr * m end
+  if gl then put(KEYS[1], G[3], 't', gl - m, 'ts', now) end
   if keyed then
-    if tl and ttok then put(KEYS[2], T[3], 't', tl - 1, 'ts', now, 'kt', ttok, 'kts', now)
-    elseif tl then put(KEYS[2], T[3], 't', tl - 1, 'ts', now)
+    if tl and ttok then put(KEYS[2], T[3], 't', tl - m, 'ts', now, 'kt', ttok, 'kts', now)
+    elseif tl then put(KEYS[2], T[3], 't', tl - m, 'ts', now)
     elseif ttok then put(KEYS[2], T[3], 'kt', ttok, 'kts', now) end
-    if el and etok then put(KEYS[3], E[3], 't', el - 1, 'ts', now, 'kt', etok, 'kts', now)
-    elseif el then put(KEYS[3], E[3], 't', el - 1, 'ts', now)
+    if el and etok then put(KEYS[3], E[3], 't', el - m, 'ts', now, 'kt', etok, 'kts', now)
+    elseif el then put(KEYS[3], E[3], 't', el - m, 'ts', now)
     elseif etok then put(KEYS[3], E[3], 'kt', etok, 'kts', now) end
-    if kl and ktok then put(KEYS[4], K[3], 't', kl - 1, 'ts', now, 'kt', ktok, 'kts', now)
-    elseif kl then put(KEYS[4], K[3], 't', kl - 1, 'ts', now)
+    if kl and ktok then put(KEYS[4], K[3], 't', kl - m, 'ts', now, 'kt', ktok, 'kts', now)
+    elseif kl then put(KEYS[4], K[3], 't', kl - m, 'ts', now)
     elseif ktok then put(KEYS[4], K[3], 'kt', ktok, 'kts', now) end
   end
-  if al and agl then put(KEYS[6], A[3], 't', al - 1, 'ts', now, 'gt', agl - 1, 'gts', now)
-  elseif al then put(KEYS[6], A[3], 't', al - 1, 'ts', now)
-  elseif agl then put(KEYS[6], A[3], 'gt', agl - 1, 'gts', now) end
-  return { 1, 0, 0, lim, rem, math.ceil(reset), 0, 0 }
+  if al and agl then put(KEYS[6], A[3], 't', al - m, 'ts', now, 'gt', agl - m, 'gts', now)
+  elseif al then put(KEYS[6], A[3], 't', al - m, 'ts', now)
+  elseif agl then put(KEYS[6], A[3], 'gt', agl - m, 'gts', now) end
+  return { m, 0, 0, lim, rem, math.ceil(reset), 0, 0 }
 end
 
 local replies = {}

@@ -7,6 +7,20 @@
  * are written straight to the connection (no ioredis auto-pipelining: the batching is here). When Redis fails
  * or exceeds REDIS_TIMEOUT_MS, REDIS_FAILURE_POLICY decides: fail-closed refuses (503), fail-open
  * admits without limits; both are counted in metrics.
+ *
+ * Pre-admission: a (key, client address) whose requests arrive close together (≥ 4/s) and whose
+ * every limit is large (each at least 50× what a replica may hold) gets requests admitted ahead of
+ * time, in the same batched script calls, as "tickets": each ticket is a complete admission by
+ * Redis — every layer's request and token buckets spent, a concurrency slot taken — made at most
+ * TICKET_MAX_AGE_MS before a request uses it. A request that finds a ticket is admitted without
+ * waiting for Redis (the round trip leaves the request path); the pool is topped up in the
+ * background. A replica holds at most 1/50 of any limit (and a quarter of a concurrency limit, 64
+ * tickets at most) per pool, so totals stay exact — nothing is ever admitted that Redis did not
+ * admit — and what a replica holds unused is handed back (refund.lua: the request, the tokens, the
+ * slot) after TICKET_MAX_AGE_MS. Small limits, refusals, forced violations and keyless requests
+ * always go to Redis one by one. A prefetch Redis refuses counts as no violation and
+ * stops prefetching for that pool for a second; when the Redis connection drops, tickets are
+ * discarded (fail-closed then refuses at once).
  */
 import fs from "node:fs";
 import type { Redis } from "ioredis";
@@ -71,6 +85,71 @@ export interface Lease {
 
 export interface LimiterEvents { redisFailure(op: "admit" | "settle" | "refresh"): void }
 
+/** Pre-admission (see the module comment). */
+const PREFETCH_MAX = 64;
+/** A replica holds at most 1/PREFETCH_SHARE of any request or token limit per pool. */
+const PREFETCH_SHARE = 50;
+/** Tickets older than this are handed back unused. */
+export const TICKET_MAX_AGE_MS = 500;
+/** Requests of one pool further apart than this never start prefetching (≥ 4 requests/s do). */
+const PREFETCH_GAP_MS = 250;
+/** After Redis refused a prefetch (a limit is near), the pool admits one by one for this long. */
+const PREFETCH_QUIET_MS = 1000;
+const POOL_FORGET_MS = 10_000;
+
+interface Ticket {
+  readonly at: number; readonly epoch: number; readonly reserve: number;
+  readonly limit: number; readonly remaining: number; readonly resetAt: number; readonly lease: Lease | undefined; readonly leaseId: string;
+}
+
+/** Pre-admitted requests of one (key, client address, endpoint kind). */
+interface Pool {
+  limits: KeyLimits;
+  readonly client: string;
+  readonly generation: boolean;
+  /** KEYS of this pool's admissions: global, tenant, environment, key, concurrency set, address. */
+  readonly keys: readonly string[];
+  readonly tickets: Ticket[];
+  pending: number;
+  target: number;
+  reserve: number;
+  epoch: number;
+  lastSeen: number;
+  quietUntil: number;
+}
+
+function newGroup(lease: Lease): SettleGroup {
+  return { keys: [lease.set, lease.tenantKey, lease.environmentKey, lease.keyKey], caps: [lease.tenantTpm, lease.environmentTpm, lease.tpm], delta: [0, 0, 0], ids: [] };
+}
+
+/** How many tickets a pool may hold: 0–1 means none (exact, one by one). */
+function prefetchCap(s: LimitSettings, k: KeyLimits, generation: boolean, reserve: number): number {
+  let cap = PREFETCH_MAX;
+  const per = PREFETCH_SHARE;
+  if (s.globalRpm > 0) cap = Math.min(cap, Math.floor(s.globalRpm / per));
+  if (k.tenantRpm > 0) cap = Math.min(cap, Math.floor(k.tenantRpm / per));
+  if (k.environmentRpm > 0) cap = Math.min(cap, Math.floor(k.environmentRpm / per));
+  if (k.rpm > 0) cap = Math.min(cap, Math.floor(k.rpm / per));
+  if (s.clientRpm > 0) cap = Math.min(cap, Math.floor(s.clientRpm / per));
+  if (generation && s.clientGenerationRpm > 0) cap = Math.min(cap, Math.floor(s.clientGenerationRpm / per));
+  const r = Math.max(1, reserve) * per;
+  if (k.tenantTpm > 0) cap = Math.min(cap, Math.floor(k.tenantTpm / r));
+  if (k.environmentTpm > 0) cap = Math.min(cap, Math.floor(k.environmentTpm / r));
+  if (k.tpm > 0) cap = Math.min(cap, Math.floor(k.tpm / r));
+  if (k.concurrency > 0) cap = Math.min(cap, Math.floor(k.concurrency / 4));
+  return cap;
+}
+
+function sameLimits(a: KeyLimits, b: KeyLimits): boolean {
+  return a.tenantRpm === b.tenantRpm && a.environmentRpm === b.environmentRpm && a.rpm === b.rpm && a.tenantTpm === b.tenantTpm
+    && a.environmentTpm === b.environmentTpm && a.tpm === b.tpm && a.concurrency === b.concurrency && a.tenant === b.tenant && a.environment === b.environment;
+}
+
+interface Waiting { input: AdmitInput; resolve: ((d: Decision) => void) | undefined; pool: Pool | undefined; epoch: number; count: number }
+
+/** The settles of one key in one flush (same token limits): one script entry. */
+interface SettleGroup { keys: readonly [string, string, string, string]; caps: readonly [number, number, number]; delta: [number, number, number]; ids: string[] }
+
 /** Requests per script call at most (a call holds Redis for its whole batch). */
 const MAX_BATCH = 64;
 
@@ -82,6 +161,7 @@ type Scripted = Redis & {
   clAdmit(numberOfKeys: number, keys: string[], args: (string | number)[]): Promise<number[][]>;
   clSettle(numberOfKeys: number, keys: string[], args: (string | number)[]): Promise<number>;
   clRefresh(...args: (string | number)[]): Promise<number>;
+  clRefund(numberOfKeys: number, keys: string[], args: (string | number)[]): Promise<number>;
 };
 
 export class Limiter {
@@ -95,14 +175,21 @@ export class Limiter {
   // Batches of this event-loop turn.
   #admitKeys: string[] = [];
   #admitArgs: (string | number)[] = [];
-  #admitWaiting: Array<{ input: AdmitInput; resolve: (d: Decision) => void }> = [];
+  #admitWaiting: Waiting[] = [];
   #admitScheduled = false;
   readonly #flushAdmitsBound = () => this.#flushAdmits();
-  #settleKeys: string[] = [];
-  #settleArgs: (string | number)[] = [];
+  /** Settles of this turn grouped per key (concurrency set) and token limits. */
+  #settleGroups = new Map<string, SettleGroup>();
   #settleWaiting: Array<() => void> = [];
   #settleScheduled = false;
   readonly #flushSettlesBound = () => this.#flushSettles();
+  // Pre-admission.
+  readonly #pools = new Map<string, Pool>();
+  readonly #sweeper: NodeJS.Timeout;
+  readonly #replica = Math.random().toString(36).slice(2, 10);
+  #ticketSeq = 0;
+  #refundKeys: string[] = [];
+  #refundArgs: (string | number)[] = [];
 
   constructor(redis: Redis, settings: LimitSettings, events: LimiterEvents) {
     redis.defineCommand("clAdmit", { lua: script("admit") });
@@ -115,7 +202,16 @@ export class Limiter {
     this.#none = `${settings.keyPrefix}{gw}-`;
     this.#timer = setInterval(() => void this.#refresh(), Math.max(250, Math.floor(settings.leaseTtlMs / 3)));
     this.#timer.unref();
+    redis.defineCommand("clRefund", { lua: script("refund") });
+    this.#sweeper = setInterval(() => this.#sweep(), Math.ceil(TICKET_MAX_AGE_MS / 2));
+    this.#sweeper.unref();
+    // Tickets are admissions Redis made; once the connection is gone they are not used (fail-closed
+    // then refuses at once). Their slots expire with LEASE_TTL_MS.
+    redis.on("close", () => { for (const p of this.#pools.values()) { p.tickets.length = 0; p.target = 0; } });
   }
+
+  /** Pre-admitted requests this replica holds (all pools). */
+  get ticketsHeld(): number { let n = 0; for (const p of this.#pools.values()) n += p.tickets.length; return n; }
 
   get inFlightLeases(): number { return this.#leases.size; }
 
@@ -123,15 +219,67 @@ export class Limiter {
   #k(kind: string, id: string): string { return `${this.#s.keyPrefix}{gw}${kind}${id}`; }
 
   admit(input: AdmitInput): Promise<Decision> {
+    const k = input.key;
+    if (k && input.forceViolation !== true) {
+      const d = this.#fromPool(input, k);
+      if (d) return Promise.resolve(d);
+    }
+    return new Promise<Decision>((resolve) => this.#enqueue(input, resolve, undefined, 0, 1));
+  }
+
+  /** A pre-admitted decision for this request, if its pool holds one; tops the pool up. */
+  #fromPool(input: AdmitInput, k: KeyLimits): Decision | undefined {
+    const cap = prefetchCap(this.#s, k, input.generation, k.reserve);
+    if (cap < 2) return undefined;
+    const id = `${k.hash}|${input.client}|${input.generation ? "g" : ""}${k.concurrency}|${k.tpm}`;
+    let pool = this.#pools.get(id);
+    const now = performance.now();
+    if (pool === undefined) {
+      const keys = [this.#global, this.#k("t:", k.tenant), this.#k("e:", k.environment), this.#k("k:", k.hash), this.#k("c:", k.hash), this.#k("a:", input.client)];
+      pool = { limits: k, client: input.client, generation: input.generation, keys, tickets: [], pending: 0, target: 0, reserve: k.reserve, epoch: 0, lastSeen: -Infinity, quietUntil: 0 };
+      this.#pools.set(id, pool);
+    } else if (!sameLimits(pool.limits, k)) {
+      this.#handBack(pool, pool.tickets.length);
+      pool.limits = k; pool.target = 0; pool.reserve = k.reserve; pool.epoch++;
+    }
+    const gap = now - pool.lastSeen;
+    pool.lastSeen = now;
+    const tickets = pool.tickets;
+    let d: Decision | undefined;
+    const t = tickets[0];
+    if (t !== undefined && t.reserve >= k.reserve && now - t.at <= TICKET_MAX_AGE_MS) {
+      tickets.shift();
+      if (t.leaseId) this.#leases.set(t.leaseId, t.lease!.set);
+      d = { admitted: true, retryAfterMs: 0, limit: t.limit, remaining: t.remaining, resetMs: Math.max(0, Math.ceil(t.resetAt - now)), delayMs: 0, newlyBlocked: false, lease: t.lease };
+    } else {
+      if (t !== undefined && t.reserve < k.reserve) { this.#handBack(pool, tickets.length); pool.epoch++; }
+      if (k.reserve > pool.reserve) pool.reserve = k.reserve;
+      if (gap < PREFETCH_GAP_MS && now >= pool.quietUntil) pool.target = Math.min(prefetchCap(this.#s, k, input.generation, pool.reserve), Math.max(2, pool.target * 2));
+    }
+    const have = tickets.length + pool.pending;
+    if (pool.target >= 2 && have <= pool.target / 2) {
+      // One script entry admits them all (leases "<base>.1".."<base>.n").
+      const n = pool.target - have;
+      pool.pending += n;
+      const base = k.concurrency > 0 ? `${this.#replica}.${++this.#ticketSeq}` : "";
+      this.#enqueue({ client: input.client, generation: input.generation, key: { ...k, reserve: pool.reserve, leaseId: base } }, undefined, pool, pool.epoch, n);
+    }
+    return d;
+  }
+
+  #enqueue(input: AdmitInput, resolve: ((d: Decision) => void) | undefined, pool: Pool | undefined, epoch: number, count: number): void {
     const s = this.#s;
     const k = input.key;
     const forced = input.forceViolation === true;
     const keys = this.#admitKeys;
     const args = this.#admitArgs;
-    keys.push(this.#global);
+    if (pool) {
+      const pk = pool.keys;
+      keys.push(pk[0]!, pk[1]!, pk[2]!, pk[3]!, pk[4]!, pk[5]!);
+    } else keys.push(this.#global);
     if (k) {
-      keys.push(this.#k("t:", k.tenant), this.#k("e:", k.environment), this.#k("k:", k.hash), this.#k("c:", k.hash), this.#k("a:", input.client));
-      args.push(1, forced ? 1 : 0, s.globalRpm, k.tenantRpm, k.environmentRpm, k.rpm, s.clientRpm, input.generation ? s.clientGenerationRpm : 0,
+      if (!pool) keys.push(this.#k("t:", k.tenant), this.#k("e:", k.environment), this.#k("k:", k.hash), this.#k("c:", k.hash), this.#k("a:", input.client));
+      args.push(pool ? -count : 1, forced ? 1 : 0, s.globalRpm, k.tenantRpm, k.environmentRpm, k.rpm, s.clientRpm, input.generation ? s.clientGenerationRpm : 0,
         k.tenantTpm, k.environmentTpm, k.tpm, k.reserve, k.concurrency, k.leaseId, s.leaseTtlMs,
         s.violationWindowMs, s.delayAfter, s.blockAfter, s.maxDelayMs, s.blockMs);
     } else {
@@ -139,11 +287,9 @@ export class Limiter {
       args.push(0, forced ? 1 : 0, 0, 0, 0, 0, s.clientRpm, input.generation ? s.clientGenerationRpm : 0,
         0, 0, 0, 0, 0, "", s.leaseTtlMs, s.violationWindowMs, s.delayAfter, s.blockAfter, s.maxDelayMs, s.blockMs);
     }
-    return new Promise<Decision>((resolve) => {
-      this.#admitWaiting.push({ input, resolve });
-      if (this.#admitWaiting.length >= MAX_BATCH) this.#flushAdmits();
-      else if (!this.#admitScheduled) { this.#admitScheduled = true; setImmediate(this.#flushAdmitsBound); }
-    });
+    this.#admitWaiting.push({ input, resolve, pool, epoch, count });
+    if (this.#admitWaiting.length >= MAX_BATCH) this.#flushAdmits();
+    else if (!this.#admitScheduled) { this.#admitScheduled = true; setImmediate(this.#flushAdmitsBound); }
   }
 
   /** One script call for every admission of this event-loop turn. */
@@ -157,10 +303,88 @@ export class Limiter {
     this.#admitKeys = [];
     this.#admitArgs = [];
     this.#redis.clAdmit(keys.length, keys, args).then((replies) => {
-      for (let i = 0; i < waiting.length; i++) waiting[i]!.resolve(this.#decision(waiting[i]!.input, replies[i]!, keys, i));
+      const now = performance.now();
+      for (let i = 0; i < waiting.length; i++) {
+        const w = waiting[i]!;
+        if (w.resolve) { w.resolve(this.#decision(w.input, replies[i]!, keys, i)); continue; }
+        const pool = w.pool!;
+        pool.pending -= w.count;
+        const r = replies[i]!;
+        const m = r[0]!;
+        if (m === 0) { pool.target = 0; pool.quietUntil = now + PREFETCH_QUIET_MS; continue; }
+        const k = w.input.key!;
+        const at = i * 6;
+        const leased = k.concurrency > 0 || k.tpm > 0 || k.tenantTpm > 0 || k.environmentTpm > 0;
+        // Admitted for limits that changed meanwhile, or after the connection dropped: handed back.
+        const stale = w.epoch !== pool.epoch || this.#redis.status !== "ready";
+        for (let j = 1; j <= m; j++) {
+          const leaseId = k.leaseId ? `${k.leaseId}.${j}` : "";
+          const lease: Lease | undefined = leased ? {
+            id: leaseId, set: keys[at + 4]!, tenantKey: keys[at + 1]!, environmentKey: keys[at + 2]!, keyKey: keys[at + 3]!,
+            tenantTpm: k.tenantTpm, environmentTpm: k.environmentTpm, tpm: k.tpm, reserved: k.reserve,
+          } : undefined;
+          const t: Ticket = { at: now, epoch: w.epoch, reserve: k.reserve, limit: r[3]!, remaining: Math.max(0, r[4]! - j + 1), resetAt: now + r[5]!, lease, leaseId };
+          if (stale) this.#refund(pool, t);
+          else pool.tickets.push(t);
+        }
+      }
     }, () => {
-      for (const w of waiting) { this.#events.redisFailure("admit"); w.resolve(this.#degraded(w.input)); }
+      const now = performance.now();
+      for (let i = 0; i < waiting.length; i++) {
+        const w = waiting[i]!;
+        // A call that timed out may still run when Redis wakes up: its concurrency leases are
+        // released after it (same connection, so in order); what it spent of the buckets stays spent.
+        const k = w.input.key;
+        if (k && k.concurrency > 0) {
+          const at = i * 6;
+          const g = this.#group({ id: "", set: keys[at + 4]!, tenantKey: keys[at + 1]!, environmentKey: keys[at + 2]!, keyKey: keys[at + 3]!, tenantTpm: 0, environmentTpm: 0, tpm: 0, reserved: 0 });
+          if (w.pool) for (let j = 1; j <= w.count; j++) g.ids.push(`${k.leaseId}.${j}`);
+          else g.ids.push(k.leaseId);
+          this.#scheduleSettles();
+        }
+        if (w.resolve) { this.#events.redisFailure("admit"); w.resolve(this.#degraded(w.input)); continue; }
+        w.pool!.pending -= w.count;
+        w.pool!.target = 0;
+        w.pool!.quietUntil = now + PREFETCH_QUIET_MS;
+      }
     });
+  }
+
+  /** Hands back the oldest `n` tickets of a pool. */
+  #handBack(pool: Pool, n: number): void {
+    for (const t of pool.tickets.splice(0, n)) this.#refund(pool, t);
+  }
+
+  /** Queues the refund of an unused ticket (sent by the sweeper, or at close). */
+  #refund(pool: Pool, t: Ticket): void {
+    const k = pool.limits;
+    const s = this.#s;
+    const pk = pool.keys;
+    this.#refundKeys.push(pk[0]!, pk[1]!, pk[2]!, pk[3]!, pk[4]!, pk[5]!);
+    this.#refundArgs.push(t.leaseId, t.reserve, k.tenantTpm, k.environmentTpm, k.tpm, s.globalRpm, k.tenantRpm, k.environmentRpm, k.rpm, s.clientRpm, pool.generation ? s.clientGenerationRpm : 0);
+  }
+
+  /** Hands back tickets older than TICKET_MAX_AGE_MS (a pool that got more than it used prefetches less), forgets idle pools, sends the refunds. */
+  #sweep(): void {
+    const now = performance.now();
+    for (const [id, pool] of this.#pools) {
+      const tickets = pool.tickets;
+      let old = 0;
+      while (old < tickets.length && now - tickets[old]!.at > TICKET_MAX_AGE_MS) old++;
+      if (old > 0) { this.#handBack(pool, old); pool.target = Math.floor(pool.target / 2); }
+      if (tickets.length === 0 && pool.pending === 0 && now - pool.lastSeen > POOL_FORGET_MS) this.#pools.delete(id);
+    }
+    this.#sendRefunds();
+  }
+
+  #sendRefunds(): void {
+    if (this.#refundKeys.length === 0) return;
+    const keys = this.#refundKeys;
+    const args = this.#refundArgs;
+    this.#refundKeys = [];
+    this.#refundArgs = [];
+    // A failed refund leaves the quota spent (it refills) and the slots to expire (LEASE_TTL_MS).
+    this.#redis.clRefund(keys.length, keys, args).catch(() => this.#events.redisFailure("settle"));
   }
 
   #decision(input: AdmitInput, r: number[], keys: string[], i: number): Decision {
@@ -197,24 +421,52 @@ export class Limiter {
   /** Releases the lease and settles tokens against real usage (`usedTokens` undefined: keep the reservation). */
   settle(lease: Lease, usedTokens: number | undefined): Promise<void> {
     if (lease.id) this.#leases.delete(lease.id);
-    this.#settleKeys.push(lease.set, lease.tenantKey, lease.environmentKey, lease.keyKey);
-    this.#settleArgs.push(lease.id, usedTokens === undefined ? -1 : usedTokens, lease.reserved, lease.tenantTpm, lease.environmentTpm, lease.tpm);
+    const g = this.#group(lease);
+    if (lease.id) g.ids.push(lease.id);
+    // Each token bucket reserved min(reservation, its limit): the difference to real usage goes back (or is owed).
+    if (usedTokens !== undefined) {
+      const r = lease.reserved;
+      if (lease.tenantTpm > 0) g.delta[0] += Math.min(r, lease.tenantTpm) - usedTokens;
+      if (lease.environmentTpm > 0) g.delta[1] += Math.min(r, lease.environmentTpm) - usedTokens;
+      if (lease.tpm > 0) g.delta[2] += Math.min(r, lease.tpm) - usedTokens;
+    }
     return new Promise<void>((resolve) => {
       this.#settleWaiting.push(resolve);
       if (this.#settleWaiting.length >= MAX_BATCH) this.#flushSettles();
-      else if (!this.#settleScheduled) { this.#settleScheduled = true; setImmediate(this.#flushSettlesBound); }
+      else this.#scheduleSettles();
     });
+  }
+
+  #scheduleSettles(): void {
+    if (!this.#settleScheduled) { this.#settleScheduled = true; setImmediate(this.#flushSettlesBound); }
+  }
+
+  /** This turn's settle entry for the lease's key (and token limits). */
+  #group(lease: Lease): SettleGroup {
+    let g = this.#settleGroups.get(lease.set);
+    if (g !== undefined && (g.caps[0] !== lease.tenantTpm || g.caps[1] !== lease.environmentTpm || g.caps[2] !== lease.tpm || g.keys[1] !== lease.tenantKey || g.keys[2] !== lease.environmentKey)) {
+      // Limits changed within this turn (a config reload): a group of its own.
+      const id = `${lease.set}|${lease.tenantKey}|${lease.environmentKey}|${lease.tenantTpm}|${lease.environmentTpm}|${lease.tpm}`;
+      g = this.#settleGroups.get(id);
+      if (g === undefined) this.#settleGroups.set(id, g = newGroup(lease));
+    } else if (g === undefined) this.#settleGroups.set(lease.set, g = newGroup(lease));
+    return g;
   }
 
   #flushSettles(): void {
     this.#settleScheduled = false;
     const waiting = this.#settleWaiting;
-    if (waiting.length === 0) return;
-    const keys = this.#settleKeys;
-    const args = this.#settleArgs;
+    const groups = this.#settleGroups;
+    if (groups.size === 0) return;
     this.#settleWaiting = [];
-    this.#settleKeys = [];
-    this.#settleArgs = [];
+    this.#settleGroups = new Map();
+    const keys: string[] = [];
+    const args: (string | number)[] = [];
+    for (const g of groups.values()) {
+      keys.push(g.keys[0], g.keys[1], g.keys[2], g.keys[3]);
+      args.push(g.ids.length, g.delta[0], g.delta[1], g.delta[2], g.caps[0], g.caps[1], g.caps[2]);
+      for (const id of g.ids) args.push(id);
+    }
     const done = () => { for (const w of waiting) w(); };
     this.#redis.clSettle(keys.length, keys, args).then(done, () => {
       // The leases expire on their own (LEASE_TTL_MS); the token reservations stay spent.
@@ -233,5 +485,11 @@ export class Limiter {
     }
   }
 
-  close(): void { clearInterval(this.#timer); }
+  /** Stops the timers and hands back every unused ticket. */
+  close(): void {
+    clearInterval(this.#timer);
+    clearInterval(this.#sweeper);
+    for (const pool of this.#pools.values()) this.#handBack(pool, pool.tickets.length);
+    if (this.#redis.status === "ready") this.#sendRefunds();
+  }
 }
