@@ -93,6 +93,9 @@ const PREFETCH_SHARE = 50;
 export const TICKET_MAX_AGE_MS = 500;
 /** Requests of one pool further apart than this never start prefetching (≥ 4 requests/s do). */
 const PREFETCH_GAP_MS = 250;
+/** A pool holds about this long's worth of its requests. */
+const PREFETCH_HORIZON_MS = 100;
+const GAP_CEILING_MS = 1000;
 /** After Redis refused a prefetch (a limit is near), the pool admits one by one for this long. */
 const PREFETCH_QUIET_MS = 1000;
 const POOL_FORGET_MS = 10_000;
@@ -115,6 +118,8 @@ interface Pool {
   reserve: number;
   epoch: number;
   lastSeen: number;
+  /** Moving average of the time between this pool's requests (ms). */
+  gap: number;
   quietUntil: number;
 }
 
@@ -236,13 +241,13 @@ export class Limiter {
     const now = performance.now();
     if (pool === undefined) {
       const keys = [this.#global, this.#k("t:", k.tenant), this.#k("e:", k.environment), this.#k("k:", k.hash), this.#k("c:", k.hash), this.#k("a:", input.client)];
-      pool = { limits: k, client: input.client, generation: input.generation, keys, tickets: [], pending: 0, target: 0, reserve: k.reserve, epoch: 0, lastSeen: -Infinity, quietUntil: 0 };
+      pool = { limits: k, client: input.client, generation: input.generation, keys, tickets: [], pending: 0, target: 0, reserve: k.reserve, epoch: 0, lastSeen: now - GAP_CEILING_MS, gap: GAP_CEILING_MS / 2, quietUntil: 0 };
       this.#pools.set(id, pool);
     } else if (!sameLimits(pool.limits, k)) {
       this.#handBack(pool, pool.tickets.length);
       pool.limits = k; pool.target = 0; pool.reserve = k.reserve; pool.epoch++;
     }
-    const gap = now - pool.lastSeen;
+    pool.gap = pool.gap * 0.8 + Math.min(now - pool.lastSeen, GAP_CEILING_MS) * 0.2;
     pool.lastSeen = now;
     const tickets = pool.tickets;
     let d: Decision | undefined;
@@ -254,8 +259,11 @@ export class Limiter {
     } else {
       if (t !== undefined && t.reserve < k.reserve) { this.#handBack(pool, tickets.length); pool.epoch++; }
       if (k.reserve > pool.reserve) pool.reserve = k.reserve;
-      if (gap < PREFETCH_GAP_MS && now >= pool.quietUntil) pool.target = Math.min(prefetchCap(this.#s, k, input.generation, pool.reserve), Math.max(2, pool.target * 2));
     }
+    // Enough tickets for PREFETCH_HORIZON_MS of this pool's recent rate (none when it is slow).
+    pool.target = pool.gap < PREFETCH_GAP_MS && now >= pool.quietUntil
+      ? Math.min(prefetchCap(this.#s, k, input.generation, pool.reserve), Math.max(2, Math.ceil(PREFETCH_HORIZON_MS / Math.max(pool.gap, 0.05))))
+      : 0;
     const have = tickets.length + pool.pending;
     if (pool.target >= 2 && have <= pool.target / 2) {
       // One script entry admits them all (leases "<base>.1".."<base>.n").
@@ -364,14 +372,14 @@ export class Limiter {
     this.#refundArgs.push(t.leaseId, t.reserve, k.tenantTpm, k.environmentTpm, k.tpm, s.globalRpm, k.tenantRpm, k.environmentRpm, k.rpm, s.clientRpm, pool.generation ? s.clientGenerationRpm : 0);
   }
 
-  /** Hands back tickets older than TICKET_MAX_AGE_MS (a pool that got more than it used prefetches less), forgets idle pools, sends the refunds. */
+  /** Hands back tickets older than TICKET_MAX_AGE_MS, forgets idle pools, sends the refunds. */
   #sweep(): void {
     const now = performance.now();
     for (const [id, pool] of this.#pools) {
       const tickets = pool.tickets;
       let old = 0;
       while (old < tickets.length && now - tickets[old]!.at > TICKET_MAX_AGE_MS) old++;
-      if (old > 0) { this.#handBack(pool, old); pool.target = Math.floor(pool.target / 2); }
+      if (old > 0) this.#handBack(pool, old);
       if (tickets.length === 0 && pool.pending === 0 && now - pool.lastSeen > POOL_FORGET_MS) this.#pools.delete(id);
     }
     this.#sendRefunds();
