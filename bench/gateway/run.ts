@@ -82,6 +82,7 @@ function wrk(url: string, connections: number, seconds: number, headers: string)
   return JSON.parse(line.slice(8)) as WrkResult;
 }
 
+const ADMIN_TOKEN = "bench-admin-token-0123456789abcdef0123";
 const stubBody = JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion", created: 0, model: "llama-3-8b", choices: [{ index: 0, message: { role: "assistant", content: "hello there" }, finish_reason: "stop" }], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } });
 
 function nginxConf(name: string, server: string): string {
@@ -141,7 +142,7 @@ async function main(): Promise<void> {
     {
       name: "crosslogic-gateway", url: "", headers: `Authorization: Bearer ${key}`,
       launch: (port) => start(0, process.execPath, [...GATEWAY_NODE_ARGS, ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(" ").filter(Boolean) ?? []), path.join(root, "gateway/src/main.ts")], {
-        PORT: String(port), ADMIN_PORT: String(port + 1), HOST: "127.0.0.1", ADMIN_HOST: "127.0.0.1", ADMIN_TOKEN: "bench-admin-token-0123456789abcdef0123", REDIS_URL: redisUrl,
+        PORT: String(port), ADMIN_PORT: String(port + 1), HOST: "127.0.0.1", ADMIN_HOST: "127.0.0.1", ADMIN_TOKEN, REDIS_URL: redisUrl,
         CONFIG_SOURCE: "directory", CONFIG_DIR: cfgDir, GLOBAL_REQUESTS_PER_MINUTE: String(big), CLIENT_REQUESTS_PER_MINUTE: String(big), CLIENT_GENERATION_REQUESTS_PER_MINUTE: String(big),
         LOG_LEVEL: "warn", DATABASE_URL: "", KUBECONFIG: "",
       }),
@@ -190,6 +191,14 @@ async function main(): Promise<void> {
       const sse = await measureSse(t.url, key, `http://127.0.0.1:${sseStubPort}`);
       (results[t.name] as Record<string, unknown>).sse = sse;
       log(`sse: ${JSON.stringify(sse)}`);
+      // How many admitted requests did not wait for Redis (pre-admission, gateway README).
+      const port = Number(new URL(t.url).port) + 1;
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.text());
+      const sum = (re: RegExp) => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+      const used = sum(/^gateway_limit_tickets_total\{outcome="used"\} (\S+)$/gm);
+      const admitted = sum(/^gateway_limit_decisions_total\{[^}]*decision="admitted"[^}]*\} (\S+)$/gm);
+      (results[t.name] as Record<string, unknown>).pre_admitted_share = admitted > 0 ? +(used / admitted).toFixed(3) : null;
+      log(`pre-admitted: ${used} of ${admitted} admitted requests`);
     }
     if (proc) await stop(proc);
   }
@@ -237,6 +246,7 @@ ${rows.join("\n")}
 | added latency at 1 connection | p50 ${summary.ratios.added_p50_ms_1c} ms, p99 ${summary.ratios.added_p99_ms_1c} ms | p50 ${pv?.ratios.added_p50_ms_1c ?? "n/a"} ms, p99 ${pv?.ratios.added_p99_ms_1c ?? "n/a"} ms | p50 ≤ 0.3 ms, p99 ≤ 1 ms |
 | SSE added time to first token | ${s ? `${s.added_ttft_ms} ms` : "n/a"} | ${pv?.sse ? `${pv.sse.added_ttft_ms} ms` : "n/a"} | ≤ 1 ms |
 | SSE concurrent streams | ${s ? `${s.streams} streams, ${s.bad_streams} lost/merged/out of order` : "n/a"} | ${pv?.sse ? `${pv.sse.streams}, ${pv.sse.bad_streams}` : "n/a"} | 512, 0 |
+| admitted requests that did not wait for Redis (pre-admission) | ${(g as Record<string, unknown>).pre_admitted_share ?? "n/a"} | | — |
 `);
   log(`wrote bench/results/gateway.json and gateway.md`);
 }

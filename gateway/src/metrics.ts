@@ -13,6 +13,8 @@ export function createMetrics() {
     requests: new FastCounter("gateway_requests_total", "Requests answered", ["tenant", "environment", "endpoint", "status"], registry),
     latency: new FastHistogram("gateway_request_duration_seconds", "Time to the end of the response", ["tenant", "environment", "endpoint"], [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registry),
     tokens: new FastCounter("gateway_tokens_total", "Tokens metered", ["tenant", "environment", "kind"], registry),
+    /** Pre-admission (limits/limiter.ts): tickets used by a request, handed back unused, or discarded with a dropped connection. */
+    limitTickets: new FastCounter("gateway_limit_tickets_total", "Pre-admitted requests by outcome: used, refunded, discarded", ["outcome"], registry),
     limitDecisions: new FastCounter("gateway_limit_decisions_total", "Rate-limit decisions", ["tenant", "environment", "decision", "layer"], registry),
     /** Graduated response: delay decided before answering a refusal. */
     refusalDelay: new FastHistogram("gateway_refusal_delay_seconds", "Graduated-response delay before a refusal", ["layer"], [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 30], registry),

@@ -66,7 +66,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     leaseTtlMs: config.LEASE_TTL_MS, violationWindowMs: config.VIOLATION_WINDOW_MS, delayAfter: config.VIOLATION_DELAY_AFTER,
     blockAfter: config.VIOLATION_BLOCK_AFTER, maxDelayMs: config.VIOLATION_MAX_DELAY_MS, blockMs: config.BLOCK_DURATION_MS,
     failurePolicy: config.REDIS_FAILURE_POLICY, keyPrefix: config.REDIS_KEY_PREFIX,
-  }, { redisFailure: (op) => metrics.redisFailures.labels(op, config.REDIS_FAILURE_POLICY).inc() });
+  }, {
+    redisFailure: (op) => metrics.redisFailures.labels(op, config.REDIS_FAILURE_POLICY).inc(),
+    tickets: (outcome, n) => metrics.limitTickets.labels(outcome).inc(n),
+  });
 
   // Kubernetes: config Secrets (CONFIG_SOURCE=kubernetes) and Service backends' EndpointSlices.
   let endpointSource: EndpointSource | undefined;

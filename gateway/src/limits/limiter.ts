@@ -83,7 +83,11 @@ export interface Lease {
   readonly tenantTpm: number; readonly environmentTpm: number; readonly tpm: number; readonly reserved: number;
 }
 
-export interface LimiterEvents { redisFailure(op: "admit" | "settle" | "refresh"): void }
+export interface LimiterEvents {
+  redisFailure(op: "admit" | "settle" | "refresh"): void;
+  /** Pre-admission: tickets used by a request, handed back unused, or discarded when the connection dropped. */
+  tickets?(outcome: "used" | "refunded" | "discarded", n: number): void;
+}
 
 /** Pre-admission (see the module comment). */
 const PREFETCH_MAX = 64;
@@ -212,7 +216,11 @@ export class Limiter {
     this.#sweeper.unref();
     // Tickets are admissions Redis made; once the connection is gone they are not used (fail-closed
     // then refuses at once). Their slots expire with LEASE_TTL_MS.
-    redis.on("close", () => { for (const p of this.#pools.values()) { p.tickets.length = 0; p.target = 0; } });
+    redis.on("close", () => {
+      let n = 0;
+      for (const p of this.#pools.values()) { n += p.tickets.length; p.tickets.length = 0; p.target = 0; }
+      if (n > 0) this.#events.tickets?.("discarded", n);
+    });
   }
 
   /** Pre-admitted requests this replica holds (all pools). */
@@ -254,6 +262,7 @@ export class Limiter {
     const t = tickets[0];
     if (t !== undefined && t.reserve >= k.reserve && now - t.at <= TICKET_MAX_AGE_MS) {
       tickets.shift();
+      this.#events.tickets?.("used", 1);
       if (t.leaseId) this.#leases.set(t.leaseId, t.lease!.set);
       d = { admitted: true, retryAfterMs: 0, limit: t.limit, remaining: t.remaining, resetMs: Math.max(0, Math.ceil(t.resetAt - now)), delayMs: 0, newlyBlocked: false, lease: t.lease };
     } else {
@@ -391,6 +400,7 @@ export class Limiter {
     const args = this.#refundArgs;
     this.#refundKeys = [];
     this.#refundArgs = [];
+    this.#events.tickets?.("refunded", keys.length / 6);
     // A failed refund leaves the quota spent (it refills) and the slots to expire (LEASE_TTL_MS).
     this.#redis.clRefund(keys.length, keys, args).catch(() => this.#events.redisFailure("settle"));
   }

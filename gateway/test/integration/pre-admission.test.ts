@@ -25,16 +25,17 @@ describe("pre-admission", () => {
     maxDelayMs: 0, blockMs: 60_000, failurePolicy: "fail-closed", keyPrefix: prefix, ...over,
   });
   /** A limiter on its own connection, counting the script calls it sends. */
-  async function replica(over: Partial<LimitSettings> = {}): Promise<{ limiter: Limiter; redis: Redis; calls: () => number }> {
+  async function replica(over: Partial<LimitSettings> = {}): Promise<{ limiter: Limiter; redis: Redis; calls: () => number; tickets: Record<string, number> }> {
     const redis = new Redis(env.REDIS_URL, { enableAutoPipelining: false, maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
     await redis.connect();
     let calls = 0;
     const send = redis.sendCommand.bind(redis);
     redis.sendCommand = ((cmd: { name: string }) => { if (cmd.name === "evalsha" || cmd.name === "eval") calls++; return send(cmd as never); }) as typeof redis.sendCommand;
-    const limiter = new Limiter(redis, settings(over), { redisFailure: () => undefined });
+    const tickets: Record<string, number> = { used: 0, refunded: 0, discarded: 0 };
+    const limiter = new Limiter(redis, settings(over), { redisFailure: () => undefined, tickets: (outcome, n) => { tickets[outcome]! += n; } });
     clients.push(redis);
     limiters.push(limiter);
-    return { limiter, redis, calls: () => calls };
+    return { limiter, redis, calls: () => calls, tickets };
   }
   const key = (over: Partial<KeyLimits> = {}): KeyLimits => ({
     hash: `h${suffix()}`, tenant: `t${suffix()}`, environment: `e${suffix()}`, tenantRpm: 0, environmentRpm: 0, rpm: 1_000_000,
@@ -54,11 +55,12 @@ describe("pre-admission", () => {
   });
 
   it("admits a steady stream mostly from tickets: far fewer script calls than requests", async () => {
-    const { limiter, calls } = await replica();
+    const { limiter, calls, tickets } = await replica();
     const k = key();
     for (let i = 0; i < 500; i++) assert.equal((await admit(limiter, k)).admitted, true);
     // One call admits a whole batch of tickets; without pre-admission it would be one call per request.
     assert.ok(calls() <= 60, `${calls()} script calls for 500 requests`);
+    assert.ok(tickets.used! >= 450, `${tickets.used} of 500 admitted from tickets`);
   });
 
   it("never admits more than Redis granted across replicas, and hands back what it did not use", async () => {
@@ -87,7 +89,7 @@ describe("pre-admission", () => {
   });
 
   it("refunds unused tickets' requests, tokens and concurrency slots", async () => {
-    const { limiter } = await replica();
+    const { limiter, tickets } = await replica();
     const k = key({ rpm: 100_000, tpm: 1_000_000, concurrency: 400, reserve: 100 });
     const leases = [];
     for (let i = 0; i < 40; i++) {
@@ -105,6 +107,7 @@ describe("pre-admission", () => {
     const [t, kt] = (await inspector.hmget(bucket, "t", "kt")).map(Number);
     assert.ok(t! >= 100_000 - 40 - 1 && t! <= 100_000, `requests left ${t}`);
     assert.ok(kt! >= 1_000_000 - 40 * 100 - 1 && kt! <= 1_000_000, `tokens left ${kt}`);
+    assert.ok(tickets.refunded! > 0 && tickets.used! + tickets.refunded! >= 40, `counted: ${JSON.stringify(tickets)}`);
   });
 
   it("does not count a refused prefetch as a violation: only the caller's own refusals count", async () => {
@@ -131,7 +134,7 @@ describe("pre-admission", () => {
   });
 
   it("discards its tickets when the Redis connection drops: fail-closed refuses at once", async () => {
-    const { limiter, redis } = await replica();
+    const { limiter, redis, tickets } = await replica();
     const k = key();
     for (let i = 0; i < 50; i++) await admit(limiter, k);
     assert.ok(limiter.ticketsHeld > 0);
@@ -141,5 +144,6 @@ describe("pre-admission", () => {
     assert.equal(d.admitted, false);
     assert.equal(d.degraded, true);
     assert.equal(limiter.ticketsHeld, 0);
+    assert.ok(tickets.discarded! > 0);
   });
 });
