@@ -102,9 +102,16 @@ const PREFETCH_HORIZON_MS = 100;
 const GAP_CEILING_MS = 1000;
 /** After Redis refused a prefetch (a limit is near), the pool admits one by one for this long. */
 const PREFETCH_QUIET_MS = 1000;
-const POOL_FORGET_MS = 10_000;
+const POOL_FORGET_MS = 5000;
+/**
+ * Pools tracked at once (each ~200 bytes plus its Redis key names once it prefetches): traffic
+ * from more (key, address) pairs than this — many addresses, say — is admitted one by one.
+ */
+const MAX_POOLS = 10_000;
 
 interface Ticket {
+  /** The Redis keys it was taken from (its pool's, when it was granted). */
+  readonly keys: readonly string[];
   readonly at: number; readonly epoch: number; readonly reserve: number;
   readonly limit: number; readonly remaining: number; readonly resetAt: number; readonly lease: Lease | undefined; readonly leaseId: string;
 }
@@ -114,8 +121,8 @@ interface Pool {
   limits: KeyLimits;
   readonly client: string;
   readonly generation: boolean;
-  /** KEYS of this pool's admissions: global, tenant, environment, key, concurrency set, address. */
-  readonly keys: readonly string[];
+  /** KEYS of this pool's admissions: global, tenant, environment, key, concurrency set, address (built when it first prefetches). */
+  keys: readonly string[] | undefined;
   readonly tickets: Ticket[];
   pending: number;
   target: number;
@@ -154,7 +161,7 @@ function sameLimits(a: KeyLimits, b: KeyLimits): boolean {
     && a.environmentTpm === b.environmentTpm && a.tpm === b.tpm && a.concurrency === b.concurrency && a.tenant === b.tenant && a.environment === b.environment;
 }
 
-interface Waiting { input: AdmitInput; resolve: ((d: Decision) => void) | undefined; pool: Pool | undefined; epoch: number; count: number }
+interface Waiting { input: AdmitInput; resolve: ((d: Decision) => void) | undefined; pool: Pool | undefined; epoch: number; count: number; poolKeys: readonly string[] | undefined }
 
 /** The settles of one key in one flush (same token limits): one script entry. */
 interface SettleGroup { keys: readonly [string, string, string, string]; caps: readonly [number, number, number]; delta: [number, number, number]; ids: string[] }
@@ -248,11 +255,12 @@ export class Limiter {
     let pool = this.#pools.get(id);
     const now = performance.now();
     if (pool === undefined) {
-      const keys = [this.#global, this.#k("t:", k.tenant), this.#k("e:", k.environment), this.#k("k:", k.hash), this.#k("c:", k.hash), this.#k("a:", input.client)];
-      pool = { limits: k, client: input.client, generation: input.generation, keys, tickets: [], pending: 0, target: 0, reserve: k.reserve, epoch: 0, lastSeen: now - GAP_CEILING_MS, gap: GAP_CEILING_MS / 2, quietUntil: 0 };
+      if (this.#pools.size >= MAX_POOLS) return undefined;
+      pool = { limits: k, client: input.client, generation: input.generation, keys: undefined, tickets: [], pending: 0, target: 0, reserve: k.reserve, epoch: 0, lastSeen: now - GAP_CEILING_MS, gap: GAP_CEILING_MS / 2, quietUntil: 0 };
       this.#pools.set(id, pool);
     } else if (!sameLimits(pool.limits, k)) {
       this.#handBack(pool, pool.tickets.length);
+      if (pool.limits.tenant !== k.tenant || pool.limits.environment !== k.environment) pool.keys = undefined;
       pool.limits = k; pool.target = 0; pool.reserve = k.reserve; pool.epoch++;
     }
     pool.gap = pool.gap * 0.8 + Math.min(now - pool.lastSeen, GAP_CEILING_MS) * 0.2;
@@ -291,7 +299,7 @@ export class Limiter {
     const keys = this.#admitKeys;
     const args = this.#admitArgs;
     if (pool) {
-      const pk = pool.keys;
+      const pk = pool.keys ??= [this.#global, this.#k("t:", k!.tenant), this.#k("e:", k!.environment), this.#k("k:", k!.hash), this.#k("c:", k!.hash), this.#k("a:", input.client)];
       keys.push(pk[0]!, pk[1]!, pk[2]!, pk[3]!, pk[4]!, pk[5]!);
     } else keys.push(this.#global);
     if (k) {
@@ -304,7 +312,7 @@ export class Limiter {
       args.push(0, forced ? 1 : 0, 0, 0, 0, 0, s.clientRpm, input.generation ? s.clientGenerationRpm : 0,
         0, 0, 0, 0, 0, "", s.leaseTtlMs, s.violationWindowMs, s.delayAfter, s.blockAfter, s.maxDelayMs, s.blockMs);
     }
-    this.#admitWaiting.push({ input, resolve, pool, epoch, count });
+    this.#admitWaiting.push({ input, resolve, pool, epoch, count, poolKeys: pool?.keys });
     if (this.#admitWaiting.length >= MAX_BATCH) this.#flushAdmits();
     else if (!this.#admitScheduled) { this.#admitScheduled = true; setImmediate(this.#flushAdmitsBound); }
   }
@@ -340,7 +348,7 @@ export class Limiter {
             id: leaseId, set: keys[at + 4]!, tenantKey: keys[at + 1]!, environmentKey: keys[at + 2]!, keyKey: keys[at + 3]!,
             tenantTpm: k.tenantTpm, environmentTpm: k.environmentTpm, tpm: k.tpm, reserved: k.reserve,
           } : undefined;
-          const t: Ticket = { at: now, epoch: w.epoch, reserve: k.reserve, limit: r[3]!, remaining: Math.max(0, r[4]! - j + 1), resetAt: now + r[5]!, lease, leaseId };
+          const t: Ticket = { keys: w.poolKeys!, at: now, epoch: w.epoch, reserve: k.reserve, limit: r[3]!, remaining: Math.max(0, r[4]! - j + 1), resetAt: now + r[5]!, lease, leaseId };
           if (stale) this.#refund(pool, t);
           else pool.tickets.push(t);
         }
@@ -376,7 +384,7 @@ export class Limiter {
   #refund(pool: Pool, t: Ticket): void {
     const k = pool.limits;
     const s = this.#s;
-    const pk = pool.keys;
+    const pk = t.keys;
     this.#refundKeys.push(pk[0]!, pk[1]!, pk[2]!, pk[3]!, pk[4]!, pk[5]!);
     this.#refundArgs.push(t.leaseId, t.reserve, k.tenantTpm, k.environmentTpm, k.tpm, s.globalRpm, k.tenantRpm, k.environmentRpm, k.rpm, s.clientRpm, pool.generation ? s.clientGenerationRpm : 0);
   }

@@ -133,6 +133,19 @@ describe("pre-admission", () => {
     assert.equal(limiter.ticketsHeld, 0);
   });
 
+  it("holds a key to new limits at once when its config changes, and hands back what it held", async () => {
+    const { limiter, calls, tickets } = await replica();
+    const k = key();
+    for (let i = 0; i < 50; i++) await admit(limiter, k);
+    assert.ok(limiter.ticketsHeld > 0);
+    // Lowered to 60/min: decided by Redis, one by one, against the new limit.
+    const before = calls();
+    const d = await admit(limiter, { ...k, rpm: 60 });
+    assert.equal(d.limit, 60);
+    assert.ok(calls() > before, "asked Redis");
+    await eventually(() => limiter.ticketsHeld === 0 && tickets.refunded! > 0, TICKET_MAX_AGE_MS * 8, 20);
+  });
+
   it("discards its tickets when the Redis connection drops: fail-closed refuses at once", async () => {
     const { limiter, redis, tickets } = await replica();
     const k = key();
