@@ -14,7 +14,7 @@
  * Redis — every layer's request and token buckets spent, a concurrency slot taken — made at most
  * TICKET_MAX_AGE_MS before a request uses it. A request that finds a ticket is admitted without
  * waiting for Redis (the round trip leaves the request path); the pool is topped up in the
- * background. A replica holds at most 1/50 of any limit (and a quarter of a concurrency limit, 64
+ * background. A replica holds at most 1/50 of any limit (and 1/8 of a concurrency limit, 64
  * tickets at most) per pool, so totals stay exact — nothing is ever admitted that Redis did not
  * admit — and what a replica holds unused is handed back (refund.lua: the request, the tokens, the
  * slot) after TICKET_MAX_AGE_MS. Small limits, refusals, forced violations and keyless requests
@@ -152,7 +152,8 @@ function prefetchCap(s: LimitSettings, k: KeyLimits, generation: boolean, reserv
   if (k.tenantTpm > 0) cap = Math.min(cap, Math.floor(k.tenantTpm / r));
   if (k.environmentTpm > 0) cap = Math.min(cap, Math.floor(k.environmentTpm / r));
   if (k.tpm > 0) cap = Math.min(cap, Math.floor(k.tpm / r));
-  if (k.concurrency > 0) cap = Math.min(cap, Math.floor(k.concurrency / 4));
+  // An unused ticket holds a concurrency slot another replica or address could have used: at most 1/8.
+  if (k.concurrency > 0) cap = Math.min(cap, Math.floor(k.concurrency / 8));
   return cap;
 }
 

@@ -131,6 +131,12 @@ describe("pre-admission", () => {
     assert.equal(ds.filter((d) => d.admitted).length, 60);
     assert.equal(calls() - before, 62);
     assert.equal(limiter.ticketsHeld, 0);
+    // The seed's default concurrency (10): an unused ticket would hold a slot others could need.
+    const c = key({ concurrency: 10 });
+    const at = calls();
+    for (let i = 0; i < 30; i++) { const d = await admit(limiter, c); assert.equal(d.admitted, true); await limiter.settle(d.lease!, 0); }
+    assert.equal(calls() - at, 60, "one admission and one settle call per request");
+    assert.equal(limiter.ticketsHeld, 0);
   });
 
   it("holds a key to new limits at once when its config changes, and hands back what it held", async () => {
