@@ -183,7 +183,8 @@ async function main(): Promise<void> {
       rps: Math.round(tp.requests / (tp.duration_us / 1e6)), p50_ms: tp.latency_us.p50 / 1000, p99_ms: tp.latency_us.p99 / 1000,
       p50_1c_ms: one.latency_us.p50 / 1000, p99_1c_ms: one.latency_us.p99 / 1000, errors,
       // CPU time per request of the system under test (and of Redis): steadier than req/s on a shared host.
-      ...(proc ? { cpu_us_per_request: Math.round((cpu * 1000) / tp.requests) } : {}),
+      // (nginx: the master process, not its worker, would be measured: none given.)
+      ...(proc && t.name !== "nginx" ? { cpu_us_per_request: Math.round((cpu * 1000) / tp.requests) } : {}),
       ...(t.name === "crosslogic-gateway" ? { redis_cpu_us_per_request: Math.round((redisCpu * 1000) / tp.requests) } : {}),
     };
     log(`${t.name}: ${JSON.stringify(results[t.name])}`);
