@@ -241,20 +241,23 @@ export class Limiter {
 
   admit(input: AdmitInput): Promise<Decision> {
     const k = input.key;
-    if (k && input.forceViolation !== true) {
-      const d = this.#fromPool(input, k);
-      if (d) return Promise.resolve(d);
-    }
-    return new Promise<Decision>((resolve) => this.#enqueue(input, resolve, undefined, 0, 1));
+    const now = performance.now();
+    const pool = k && input.forceViolation !== true ? this.#poolFor(input, k, now) : undefined;
+    if (pool === undefined) return new Promise<Decision>((resolve) => this.#enqueue(input, resolve, undefined, 0, 1));
+    const d = this.#take(pool, k!, now);
+    if (d) { this.#topUp(pool, input, k!, now); return Promise.resolve(d); }
+    // The request's own admission goes first in the batch: a prefetch must not take what it needs.
+    const decided = new Promise<Decision>((resolve) => this.#enqueue(input, resolve, undefined, 0, 1));
+    this.#topUp(pool, input, k!, now);
+    return decided;
   }
 
-  /** A pre-admitted decision for this request, if its pool holds one; tops the pool up. */
-  #fromPool(input: AdmitInput, k: KeyLimits): Decision | undefined {
-    const cap = prefetchCap(this.#s, k, input.generation, k.reserve);
-    if (cap < 2) return undefined;
+  /** The pool of this request's (key, address, endpoint kind), or none when its limits are too small to pre-admit. */
+  #poolFor(input: AdmitInput, k: KeyLimits, now: number): Pool | undefined {
+    if (prefetchCap(this.#s, k, input.generation, k.reserve) < 2) return undefined;
+    // Listing models carries no token or concurrency limits: its own pool, not a limits change.
     const id = `${k.hash}|${input.client}|${input.generation ? "g" : ""}${k.concurrency}|${k.tpm}`;
     let pool = this.#pools.get(id);
-    const now = performance.now();
     if (pool === undefined) {
       if (this.#pools.size >= MAX_POOLS) return undefined;
       pool = { limits: k, client: input.client, generation: input.generation, keys: undefined, tickets: [], pending: 0, target: 0, reserve: k.reserve, epoch: 0, lastSeen: now - GAP_CEILING_MS, gap: GAP_CEILING_MS / 2, quietUntil: 0 };
@@ -266,18 +269,28 @@ export class Limiter {
     }
     pool.gap = pool.gap * 0.8 + Math.min(now - pool.lastSeen, GAP_CEILING_MS) * 0.2;
     pool.lastSeen = now;
+    return pool;
+  }
+
+  /** A pre-admitted decision from the pool, if it holds one that covers this request's reservation. */
+  #take(pool: Pool, k: KeyLimits, now: number): Decision | undefined {
     const tickets = pool.tickets;
-    let d: Decision | undefined;
     const t = tickets[0];
     if (t !== undefined && t.reserve >= k.reserve && now - t.at <= TICKET_MAX_AGE_MS) {
       tickets.shift();
       this.#events.tickets?.("used", 1);
       if (t.leaseId) this.#leases.set(t.leaseId, t.lease!.set);
-      d = { admitted: true, retryAfterMs: 0, limit: t.limit, remaining: t.remaining, resetMs: Math.max(0, Math.ceil(t.resetAt - now)), delayMs: 0, newlyBlocked: false, lease: t.lease };
-    } else {
-      if (t !== undefined && t.reserve < k.reserve) { this.#handBack(pool, tickets.length); pool.epoch++; }
-      if (k.reserve > pool.reserve) pool.reserve = k.reserve;
+      return { admitted: true, retryAfterMs: 0, limit: t.limit, remaining: t.remaining, resetMs: Math.max(0, Math.ceil(t.resetAt - now)), delayMs: 0, newlyBlocked: false, lease: t.lease };
     }
+    // Tickets that reserved too few tokens for this request go back; later ones reserve enough.
+    if (t !== undefined && t.reserve < k.reserve) { this.#handBack(pool, tickets.length); pool.epoch++; }
+    if (k.reserve > pool.reserve) pool.reserve = k.reserve;
+    return undefined;
+  }
+
+  /** Asks for more tickets (one script entry) when the pool holds less than half its target. */
+  #topUp(pool: Pool, input: AdmitInput, k: KeyLimits, now: number): void {
+    const tickets = pool.tickets;
     // Enough tickets for PREFETCH_HORIZON_MS of this pool's recent rate (none when it is slow).
     pool.target = pool.gap < PREFETCH_GAP_MS && now >= pool.quietUntil
       ? Math.min(prefetchCap(this.#s, k, input.generation, pool.reserve), Math.max(2, Math.ceil(PREFETCH_HORIZON_MS / Math.max(pool.gap, 0.05))))
@@ -290,7 +303,6 @@ export class Limiter {
       const base = k.concurrency > 0 ? `${this.#replica}.${++this.#ticketSeq}` : "";
       this.#enqueue({ client: input.client, generation: input.generation, key: { ...k, reserve: pool.reserve, leaseId: base } }, undefined, pool, pool.epoch, n);
     }
-    return d;
   }
 
   #enqueue(input: AdmitInput, resolve: ((d: Decision) => void) | undefined, pool: Pool | undefined, epoch: number, count: number): void {

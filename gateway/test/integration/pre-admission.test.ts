@@ -121,6 +121,21 @@ describe("pre-admission", () => {
     assert.equal(b, null, "not blocked");
   });
 
+  it("decides the caller's own request before the prefetch that rides with it: the last unit goes to the caller", async () => {
+    const { limiter, tickets } = await replica({ blockAfter: 5 });
+    const k = key({ rpm: 200 }); // 4 tickets at most
+    for (let i = 0; i < 10; i++) assert.equal((await admit(limiter, k)).admitted, true);
+    await eventually(() => limiter.ticketsHeld > 0, 1000, 5); // the last top-up arrived
+    await eventually(() => limiter.ticketsHeld === 0 && tickets.refunded! > 0, TICKET_MAX_AGE_MS * 8, 20); // handed back; the pool still counts as busy
+    await sleep(50);
+    // One request's worth left in the key's bucket.
+    const [sec, usec] = await inspector.time();
+    await inspector.hset(`${prefix}{gw}k:${k.hash}`, "t", 1.2, "ts", Number(sec) * 1000 + Math.floor(Number(usec) / 1000));
+    const d = await admit(limiter, k);
+    assert.equal(d.admitted, true, `refused (${d.layer}): the prefetch took the last request`);
+    assert.equal(await inspector.hget(`${prefix}{gw}k:${k.hash}`, "v"), null, "no violation recorded");
+  });
+
   it("small limits stay exact, one Redis decision per request", async () => {
     const { limiter, calls } = await replica();
     const k = key({ rpm: 60 }); // 60/50 < 2: no tickets
