@@ -21,6 +21,8 @@ export const EnvSchema = Type.Object({
   CONFIG_SOURCE: Type.Union([Type.Literal("kubernetes"), Type.Literal("directory")], { default: "kubernetes" }),
   CONFIG_DIR: Type.Optional(Type.String({ minLength: 1 })),
   SYSTEM_NAMESPACE: Type.String({ default: DEFAULT_SYSTEM_NAMESPACE, minLength: 1 }),
+  /** Where the gateway-config Secrets are (default: SYSTEM_NAMESPACE). The chart uses a namespace of their own, so the gateway may read no other Secret. */
+  GATEWAY_CONFIG_NAMESPACE: Type.Optional(Type.String({ minLength: 1 })),
   KUBECONFIG: Type.Optional(Type.String()),
   /** Whole-gateway cap (layer 1, shared by every replica through Redis); 0 = unlimited. */
   GLOBAL_REQUESTS_PER_MINUTE: Int(0, 0),

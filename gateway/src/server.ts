@@ -147,7 +147,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   };
   try {
     if (config.CONFIG_SOURCE === "directory") cleanups.push(watchDirectory(config.CONFIG_DIR!, sink));
-    else cleanups.push(await k8s!.watchConfigSecrets(kube!, config.SYSTEM_NAMESPACE, sink, logger));
+    else cleanups.push(await k8s!.watchConfigSecrets(kube!, config.GATEWAY_CONFIG_NAMESPACE ?? config.SYSTEM_NAMESPACE, sink, logger));
   } catch (err) {
     await failStart(err);
   }

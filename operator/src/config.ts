@@ -13,6 +13,7 @@ const Int = Type.String({ pattern: "^[0-9]+$" });
 const Env = Type.Object({
   KUBECONFIG: Type.Optional(Type.String({ minLength: 1 })),
   SYSTEM_NAMESPACE: Type.Optional(Type.String({ pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 })),
+  GATEWAY_CONFIG_NAMESPACE: Type.Optional(Type.String({ pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 })),
   POD_NAME: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
   LEADER_ELECTION: Type.Optional(Bool),
   HTTP_PORT: Type.Optional(Int),
@@ -36,7 +37,10 @@ const check = TypeCompiler.Compile(Env);
 
 export interface Config {
   kubeconfig: string | undefined;
+  /** The operator's own namespace: its leader Lease; the gateway pods' namespace for NetworkPolicies. */
   systemNamespace: string;
+  /** Where the gateway-config Secrets are written (GATEWAY_CONFIG_NAMESPACE; default SYSTEM_NAMESPACE). */
+  gatewayConfigNamespace: string;
   identity: string;
   leaderElection: boolean;
   httpPort: number;
@@ -77,6 +81,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Rea
   const cfg: Config = {
     kubeconfig: e.KUBECONFIG,
     systemNamespace: e.SYSTEM_NAMESPACE ?? DEFAULT_SYSTEM_NAMESPACE,
+    gatewayConfigNamespace: e.GATEWAY_CONFIG_NAMESPACE ?? e.SYSTEM_NAMESPACE ?? DEFAULT_SYSTEM_NAMESPACE,
     identity: e.POD_NAME ?? `${os.hostname()}-${process.pid}`,
     leaderElection: e.LEADER_ELECTION !== "false",
     httpPort: num(e.HTTP_PORT, 8081),

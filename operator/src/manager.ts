@@ -239,7 +239,7 @@ function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, 
     }
     const tenant = l[Labels.tenant];
     const env = l[Labels.environment];
-    if (l[Labels.gatewayConfig] === "true" && ev.obj.metadata.namespace === config.systemNamespace && tenant && env) {
+    if (l[Labels.gatewayConfig] === "true" && ev.obj.metadata.namespace === config.gatewayConfigNamespace && tenant && env) {
       const ns = tenantNamespace(tenant);
       q.environment.add(`${ns}/${env}`);
       // Keys whose Published condition no longer matches the config.

@@ -18,9 +18,18 @@
 {{- printf "%s-%s" (include "crosslogic.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* Namespace the gateway-config Secrets and the leader Lease live in: the release namespace. */}}
+{{/* The operator's leader Lease and the gateway pods live in the release namespace. */}}
 {{- define "crosslogic.systemNamespace" -}}
 {{- .Release.Namespace -}}
+{{- end -}}
+
+{{/*
+The gateway-config Secrets live in a namespace of their own ("<release namespace>-gateway-config"
+unless gateway.config.namespace says otherwise), so the gateway's Role can read them and no other
+Secret: the release namespace also holds the Stripe keys, database credentials and admin tokens.
+*/}}
+{{- define "crosslogic.gatewayConfigNamespace" -}}
+{{- .Values.gateway.config.namespace | default (printf "%s-gateway-config" .Release.Namespace) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "crosslogic.labels" -}}

@@ -30,15 +30,19 @@ function serverVersion(): string {
 
 const hasCrds = fs.existsSync(path.join(chartDir, "crds")) && fs.readdirSync(path.join(chartDir, "crds")).some((f) => f.endsWith(".yaml"));
 
+// The chart's own Namespace for the gateway-config Secrets: a dry run does not create it, and the
+// objects inside it need it to exist (helm install creates Namespaces first).
+const configNamespace = `${namespace}-gateway-config`;
+
 before(() => {
-  for (const ns of [namespace, gpuNamespace]) {
+  for (const ns of [namespace, gpuNamespace, configNamespace]) {
     const r = kubectl(["create", "namespace", ns]);
     assert.ok(r.status === 0 || /AlreadyExists/.test(r.stderr), r.stderr);
   }
 });
 
 after(() => {
-  kubectl(["delete", "namespace", namespace, "--wait=false"]);
+  for (const ns of [namespace, configNamespace]) kubectl(["delete", "namespace", ns, "--wait=false"]);
 });
 
 const sets: Record<string, string[]> = {

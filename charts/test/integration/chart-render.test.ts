@@ -60,11 +60,25 @@ test("defaults: gateway pods are labelled for the GPU NetworkPolicies, probed, a
   for (const p of ["startupProbe", "livenessProbe", "readinessProbe"]) assert.ok(podSpec(find(objs, "Deployment", "crosslogic-operator")).containers[0]![p], `operator ${p}`);
 });
 
-test("RBAC: the gateway reads only Secrets in its own namespace; billing only patches Tenants; the operator's Lease access is namespaced", () => {
+test("RBAC: the gateway reads only the gateway-config Secrets' own namespace; billing only patches Tenants; the operator's Lease access is namespaced", () => {
   const objs = template();
-  const gwRole = find(objs, "Role", "crosslogic-gateway");
-  assert.equal(gwRole.metadata.namespace, "crosslogic-system");
+  // The release namespace holds the Stripe keys, database credentials and admin tokens: the gateway
+  // (internet-facing) may read none of them. Its config Secrets have a namespace of their own.
+  const gwRoles = objs.filter((o) => o.kind === "Role" && o.metadata.name === "crosslogic-gateway");
+  assert.equal(gwRoles.length, 1);
+  const gwRole = gwRoles[0]!;
+  assert.equal(gwRole.metadata.namespace, "crosslogic-system-gateway-config");
   assert.deepEqual(gwRole.rules, [{ apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] }]);
+  assert.equal(find(objs, "RoleBinding", "crosslogic-gateway").metadata.namespace, "crosslogic-system-gateway-config");
+  assert.ok(find(objs, "Namespace", "crosslogic-system-gateway-config"), "the chart creates it");
+  assert.ok(!objs.some((o) => (o.kind === "Role" || o.kind === "RoleBinding") && o.metadata.namespace === "crosslogic-system" && o.metadata.name.includes("gateway")), "no gateway grant in the release namespace");
+  for (const component of ["operator", "gateway"]) {
+    const env = (podSpec(find(objs, "Deployment", `crosslogic-${component}`)).containers[0]!.env as Array<{ name: string; value?: string }>);
+    assert.equal(env.find((e) => e.name === "GATEWAY_CONFIG_NAMESPACE")?.value, "crosslogic-system-gateway-config", `${component} GATEWAY_CONFIG_NAMESPACE`);
+  }
+  const named = template({ set: ["gateway.config.namespace=gw-config", "gateway.config.createNamespace=false"] });
+  assert.equal(find(named, "Role", "crosslogic-gateway").metadata.namespace, "gw-config");
+  assert.ok(!named.some((o) => o.kind === "Namespace"), "createNamespace=false: expected to exist");
   const clusterScoped = objs.filter((o) => o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding").map((o) => o.metadata.name);
   assert.ok(!clusterScoped.some((n) => n.includes("gateway")), `no cluster-wide grant for the gateway by default: ${clusterScoped}`);
   const opRole = find(objs, "ClusterRole", "crosslogic-operator").rules as { resources: string[]; verbs: string[] }[];

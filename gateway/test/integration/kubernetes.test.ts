@@ -1,6 +1,7 @@
 /**
- * Config from labelled Secrets in the gateway's namespace, watched with namespace-scoped access only:
- * the gateway runs as the Helm chart's ServiceAccount under the chart's Role (a token, as in a pod).
+ * Config from labelled Secrets in the gateway-config namespace, watched with namespace-scoped access
+ * only: the gateway runs as the Helm chart's ServiceAccount under the chart's Role (a token, as in a
+ * pod), which reaches that namespace's Secrets and none of the release namespace's.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -19,6 +20,8 @@ const env = testEnv();
 
 describe("gateway config from Kubernetes Secrets", () => {
   const ns = `gw-${suffix()}`;
+  /** The chart's default: the release namespace plus "-gateway-config" (created by the chart's RBAC template). */
+  const cfgNs = `${ns}-gateway-config`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gw-k8s-"));
   let identity: ChartIdentity;
   let core: CoreV1Api;
@@ -28,7 +31,7 @@ describe("gateway config from Kubernetes Secrets", () => {
   const doc = makeDoc({ keys: [first] });
   const name = gatewayConfigSecretName(doc.environment.namespace, doc.environment.name);
   const secret = (body: string, labelled = true): V1Secret => ({
-    metadata: { name, namespace: ns, labels: labelled ? { [GATEWAY_CONFIG_LABEL]: "true" } : {} },
+    metadata: { name, namespace: cfgNs, labels: labelled ? { [GATEWAY_CONFIG_LABEL]: "true" } : {} },
     data: { [GATEWAY_CONFIG_DATA_KEY]: Buffer.from(body).toString("base64") },
   });
   const status = async (key: string) => (await fetch(`${h.gw.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })).status;
@@ -38,29 +41,33 @@ describe("gateway config from Kubernetes Secrets", () => {
     kc.loadFromFile(env.KUBECONFIG);
     core = kc.makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: ns } } });
-    await core.createNamespacedSecret({ namespace: ns, body: secret(JSON.stringify(doc)) });
-    // An unlabelled Secret with a valid document is not config.
-    await core.createNamespacedSecret({ namespace: ns, body: { ...secret(JSON.stringify(makeDoc({ keys: [second] })), false), metadata: { name: "other", namespace: ns } } });
     identity = await chartIdentity(kube(env.KUBECONFIG, env.KUBECTL), env.KUBECONFIG, { component: "gateway", namespace: ns, release: ns, dir });
-    h = await startHarness({ REDIS_URL: env.REDIS_URL, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: ns, KUBECONFIG: identity.kubeconfig, ADMIN_TOKEN }, {});
+    await core.createNamespacedSecret({ namespace: cfgNs, body: secret(JSON.stringify(doc)) });
+    // An unlabelled Secret with a valid document is not config.
+    await core.createNamespacedSecret({ namespace: cfgNs, body: { ...secret(JSON.stringify(makeDoc({ keys: [second] })), false), metadata: { name: "other", namespace: cfgNs } } });
+    h = await startHarness({ REDIS_URL: env.REDIS_URL, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: ns, GATEWAY_CONFIG_NAMESPACE: cfgNs, KUBECONFIG: identity.kubeconfig, ADMIN_TOKEN }, {});
   });
 
   after(async () => {
     await h?.stop();
-    await core.deleteNamespace({ name: ns }).catch(() => undefined);
+    for (const n of [ns, cfgNs]) await core.deleteNamespace({ name: n }).catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("runs with the chart's Role: Secrets of its own namespace, read only", async () => {
+  it("runs with the chart's Role: the gateway-config Secrets, read only; no Secret of the release namespace", async () => {
     const can = async (verb: string, res: string, namespace: string) =>
       (await kube(env.KUBECONFIG, env.KUBECTL).run(["auth", "can-i", verb, res, "-n", namespace, `--as=system:serviceaccount:${ns}:${identity.serviceAccount}`])).stdout.trim();
-    assert.equal(await can("watch", "secrets", ns), "yes");
-    assert.equal(await can("update", "secrets", ns), "no");
+    assert.equal(await can("watch", "secrets", cfgNs), "yes");
+    assert.equal(await can("update", "secrets", cfgNs), "no");
+    // The release namespace holds the Stripe keys, database credentials and admin tokens.
+    assert.equal(await can("get", "secrets", ns), "no");
+    assert.equal(await can("list", "secrets", ns), "no");
     assert.equal(await can("list", "secrets", "default"), "no");
   });
 
   it("refuses to start, saying why, when its identity may not read the namespace", async () => {
-    await assert.rejects(startHarness({ REDIS_URL: env.REDIS_URL, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: "default", KUBECONFIG: identity.kubeconfig, ADMIN_TOKEN }, {}), /403|forbidden/i);
+    // Pointed at the release namespace (as before the config had its own): refused, not silently empty.
+    await assert.rejects(startHarness({ REDIS_URL: env.REDIS_URL, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: ns, GATEWAY_CONFIG_NAMESPACE: ns, KUBECONFIG: identity.kubeconfig, ADMIN_TOKEN }, {}), /403|forbidden/i);
   });
 
   it("loads labelled Secrets at start and ignores others", async () => {
@@ -69,15 +76,15 @@ describe("gateway config from Kubernetes Secrets", () => {
   });
 
   it("keeps the last good document when the Secret turns invalid, then applies the next valid one", async () => {
-    await core.replaceNamespacedSecret({ name, namespace: ns, body: secret('{"apiVersion":"nope"}') });
+    await core.replaceNamespacedSecret({ name, namespace: cfgNs, body: secret('{"apiVersion":"nope"}') });
     await eventually(async () => (await fetch(`${h.gw.adminUrl}/metrics`).then((r) => r.text())).match(/gateway_config_reloads_total\{result="rejected"\} [1-9]/));
     assert.equal(await status(first.key), 200);
-    await core.replaceNamespacedSecret({ name, namespace: ns, body: secret(JSON.stringify({ ...doc, keys: [first.entry, second.entry] })) });
+    await core.replaceNamespacedSecret({ name, namespace: cfgNs, body: secret(JSON.stringify({ ...doc, keys: [first.entry, second.entry] })) });
     await eventually(async () => (await status(second.key)) === 200, 5000);
   });
 
   it("drops an environment when its Secret is deleted", async () => {
-    await core.deleteNamespacedSecret({ name, namespace: ns });
+    await core.deleteNamespacedSecret({ name, namespace: cfgNs });
     await eventually(async () => (await status(first.key)) === 401, 5000);
   });
 });

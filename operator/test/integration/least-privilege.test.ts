@@ -22,6 +22,8 @@ const id = randomBytes(3).toString("hex");
 const tenant = `lp-${id}`;
 const ns = `tenant-${tenant}`;
 const system = `cl-lp-${id}`;
+/** The gateway-config Secrets' own namespace, as the chart sets GATEWAY_CONFIG_NAMESPACE (the chart's gateway RBAC creates it). */
+const configNs = `${system}-gateway-config`;
 const pool = `gpu-lp-${id}`;
 
 type Obj = { metadata: { name: string; finalizers?: string[] }; data?: Record<string, string>; status?: { conditions?: Array<{ type: string; status: string; message?: string }> } };
@@ -29,7 +31,7 @@ const get = (args: string[]) => k.json<Obj>(["get", ...args]);
 const exists = async (args: string[]) => (await k.run(["get", ...args, "-o", "name"])).code === 0;
 const ready = (args: string[]) => waitFor(`${args.join(" ")} Ready`, async () => (await get(args)).status?.conditions?.find((c) => c.type === "Ready")?.status === "True", 60_000);
 const configHashes = async () => {
-  const s = await get(["secret", `gwcfg-${ns}-prod`, "-n", system]);
+  const s = await get(["secret", `gwcfg-${ns}-prod`, "-n", configNs]);
   return (JSON.parse(Buffer.from(s.data!["config.json"]!, "base64").toString("utf8")) as { keys: Array<{ hash: string }> }).keys.map((x) => x.hash);
 };
 
@@ -40,17 +42,17 @@ describe("operator under the chart's least-privilege RBAC", { timeout: 240_000 }
 
   before(async () => {
     await installCrds(k);
-    for (const n of [system, pool]) await k.ok(["create", "namespace", n]);
+    for (const n of [system, pool, configNs]) await k.ok(["create", "namespace", n]);
     await k.ok(["apply", "-f", "-"], `apiVersion: v1\nkind: Service\nmetadata: {name: vllm, namespace: ${pool}}\nspec: {selector: {app: vllm}, ports: [{port: 8000}]}\n`);
     identity = await chartIdentity(k, env.KUBECONFIG, { component: "operator", namespace: system, release: `lp-${id}`, dir });
-    op = await startOperatorProcess({ KUBECONFIG: identity.kubeconfig, SYSTEM_NAMESPACE: system, POD_NAME: `op-${id}`, DEFAULT_ISSUER_NAME: "letsencrypt", RESYNC_SECONDS: "5" });
+    op = await startOperatorProcess({ KUBECONFIG: identity.kubeconfig, SYSTEM_NAMESPACE: system, GATEWAY_CONFIG_NAMESPACE: configNs, POD_NAME: `op-${id}`, DEFAULT_ISSUER_NAME: "letsencrypt", RESYNC_SECONDS: "5" });
   });
 
   after(async () => {
     await op?.stop();
     await k.run(["delete", "tenant", tenant, "--ignore-not-found", "--wait=false"]);
     for (const a of identity?.applied ?? []) if (!a.namespace) await k.run(["delete", a.kind, a.name, "--ignore-not-found"]);
-    for (const n of [system, pool]) await k.run(["delete", "namespace", n, "--wait=false"]);
+    for (const n of [system, pool, configNs]) await k.run(["delete", "namespace", n, "--wait=false"]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -90,7 +92,7 @@ describe("operator under the chart's least-privilege RBAC", { timeout: 240_000 }
     await k.ok(["delete", "tenant", tenant, "--wait=false"]);
     await waitFor("tenant finalized", async () => !(await exists(["tenant", tenant])), 60_000);
     assert.equal(await exists(["clusterrolebinding", `crosslogic-tenant-${tenant}-viewer`]), false);
-    assert.equal(await exists(["secret", `gwcfg-${ns}-prod`, "-n", system]), false);
+    assert.equal(await exists(["secret", `gwcfg-${ns}-prod`, "-n", configNs]), false);
   });
 
   it("was refused nothing along the way", async () => {

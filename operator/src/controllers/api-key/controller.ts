@@ -160,7 +160,7 @@ export function apiKeyController(ctx: Context) {
     }
 
     const published = material.current !== undefined
-      && publishedHashes(inf.secrets.get(`${ctx.config.systemNamespace}/${gatewayConfigSecretName(ns, apiKey.spec.environment)}`) as SecretObj | undefined).has(material.current.hash);
+      && publishedHashes(inf.secrets.get(`${ctx.config.gatewayConfigNamespace}/${gatewayConfigSecretName(ns, apiKey.spec.environment)}`) as SecretObj | undefined).has(material.current.hash);
     const issuedAt = Date.parse(material.rotatedAt ?? secret?.metadata.creationTimestamp ?? "");
     const pendingMs = publicationPendingMs(apiKey, material, published, Number.isNaN(issuedAt) ? undefined : issuedAt, now);
     if (pendingMs === 0) {

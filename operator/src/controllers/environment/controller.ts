@@ -23,7 +23,7 @@ export function environmentController(ctx: Context) {
     const sel = environmentLabels(tenant, env.metadata.name);
     for (const p of inf.networkPolicies.list().filter((o) => labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.networkPolicy, p.metadata.namespace, p.metadata.name);
     for (const c of inf.certificates.listIn(env.metadata.namespace!).filter((o) => labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.certificate, c.metadata.namespace, c.metadata.name);
-    await deleteIfExists(ctx, NAME, Types.secret, config.systemNamespace, gatewayConfigSecretName(env.metadata.namespace!, env.metadata.name));
+    await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, gatewayConfigSecretName(env.metadata.namespace!, env.metadata.name));
     await removeFinalizer(ctx, NAME, Types.environment, env);
   }
 
@@ -101,8 +101,8 @@ export function environmentController(ctx: Context) {
       const doc = renderGatewayConfig(env, tenant, entries);
       const valid = validateGatewayConfig(doc);
       if (valid.ok) {
-        const secret = gatewayConfigSecret(env, tenantName, config.systemNamespace, doc);
-        if (await applyIfChanged(ctx, NAME, FM, Types.secret, secret, inf.secrets.get(`${config.systemNamespace}/${secret.metadata.name}`)) !== "unchanged") ctx.publishPacer.wrote(key);
+        const secret = gatewayConfigSecret(env, tenantName, config.gatewayConfigNamespace, doc);
+        if (await applyIfChanged(ctx, NAME, FM, Types.secret, secret, inf.secrets.get(`${config.gatewayConfigNamespace}/${secret.metadata.name}`)) !== "unchanged") ctx.publishPacer.wrote(key);
         gatewayConfig = { secretName: secret.metadata.name, keys: entries.length };
       } else {
         gatewayConfig = { invalid: valid.errors };

@@ -21,7 +21,7 @@ export function tenantController(ctx: Context) {
     const name = tenant.metadata.name;
     const sel = { [Labels.managedBy]: MANAGED_BY, [Labels.tenant]: name };
     // Cross-namespace and cluster-scoped children, found by label (owner references cannot reach them).
-    for (const s of inf.secrets.listIn(ctx.config.systemNamespace).filter((o) => labelsMatch(o, sel))) {
+    for (const s of inf.secrets.listIn(ctx.config.gatewayConfigNamespace).filter((o) => labelsMatch(o, sel))) {
       await deleteIfExists(ctx, NAME, Types.secret, s.metadata.namespace, s.metadata.name);
     }
     for (const p of inf.networkPolicies.list().filter((o) => o.metadata.namespace !== tenantNamespace(name) && labelsMatch(o, sel))) {
