@@ -44,6 +44,8 @@ const IDENTITY = process.argv.includes("--identity") ? process.argv[process.argv
 if (IDENTITY !== "chart" && IDENTITY !== "admin") throw new Error("--identity must be chart or admin");
 const RESYNC_S = 30;
 const SYSTEM = "crosslogic-system";
+/** The gateway-config Secrets' own namespace, as the chart sets it (GATEWAY_CONFIG_NAMESPACE). */
+const CONFIG_NS = `${SYSTEM}-gateway-config`;
 const log = (msg: string) => console.error(`[scale] ${new Date().toISOString().slice(11, 19)} ${msg}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -80,6 +82,7 @@ let client: KubeClient | undefined;
 try {
   await installCrds(k);
   await k.ok(["create", "namespace", SYSTEM]);
+  await k.ok(["create", "namespace", CONFIG_NS]);
   // By default the operator and the gateway run as the chart's ServiceAccounts under its RBAC, with
   // tokens, as in a cluster: the API server authorizes each request against the bindings (which grow
   // with one viewer ClusterRoleBinding per Tenant) and checks each Role the operator creates for
@@ -110,7 +113,7 @@ try {
   namespaces.start();
   await Promise.all(informers.map((i) => i.waitForSync()));
 
-  op = await startOperatorProcess({ KUBECONFIG: operatorKubeconfig, SYSTEM_NAMESPACE: SYSTEM, REDIS_URL: redis.url, LOG_LEVEL: "warn", LEADER_ELECTION: "false", RESYNC_SECONDS: String(RESYNC_S) });
+  op = await startOperatorProcess({ KUBECONFIG: operatorKubeconfig, SYSTEM_NAMESPACE: SYSTEM, GATEWAY_CONFIG_NAMESPACE: CONFIG_NS, REDIS_URL: redis.url, LOG_LEVEL: "warn", LEADER_ELECTION: "false", RESYNC_SECONDS: String(RESYNC_S) });
   const operator = op;
   const metricsText = async () => (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text();
   const metricSum = (text: string, name: string, filter: (labels: string) => boolean = () => true) =>
@@ -224,7 +227,7 @@ try {
     name: "gateway", command: process.execPath, args: [...GATEWAY_NODE_ARGS, path.join(root, "gateway/src/main.ts")], logFile: path.join(logDir, "gateway.log"),
     env: {
       PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/", LOG_LEVEL: "warn", HOST: "127.0.0.1", PORT: String(port), ADMIN_HOST: "127.0.0.1",
-      ADMIN_PORT: String(adminPort), ADMIN_TOKEN: adminToken, REDIS_URL: redis.url, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: SYSTEM, KUBECONFIG: gatewayKubeconfig,
+      ADMIN_PORT: String(adminPort), ADMIN_TOKEN: adminToken, REDIS_URL: redis.url, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: SYSTEM, GATEWAY_CONFIG_NAMESPACE: CONFIG_NS, KUBECONFIG: gatewayKubeconfig,
       // The bench polls with keys not yet issued or just revoked: no graduated response against it.
       VIOLATION_DELAY_AFTER: "100000000", VIOLATION_BLOCK_AFTER: "100000000",
     },
