@@ -19,6 +19,8 @@ const DIGEST = 32;
 const NIBBLE = new Int8Array(128).fill(-1);
 for (let c = 0; c < 16; c++) NIBBLE["0123456789abcdef".charCodeAt(c)] = c;
 const nibble = (hex: string, i: number) => { const c = hex.charCodeAt(i); return c < 128 ? NIBBLE[c]! : -1; };
+/** The digest being looked up (lookups are synchronous: one buffer serves them all). */
+const SCRATCH = Buffer.alloc(DIGEST);
 
 /** The keys of one document, immutable once built. A KeyView keeps its table alive. */
 export class KeyTable<E> {
@@ -242,26 +244,13 @@ export class KeyIndex<E> {
   /** The slot holding the SHA-256 written as 64 lowercase hex digits, or -1 (also for anything else). */
   #findHex(hex: string): number {
     if (hex.length !== 2 * DIGEST) return -1;
-    let h = 0;
-    for (let k = 0; k < 8; k++) {
-      const n = nibble(hex, k);
-      if (n < 0) return -1;
-      h = (h << 4) | n;
+    const d = SCRATCH;
+    for (let k = 0; k < DIGEST; k++) {
+      const hi = nibble(hex, 2 * k), lo = nibble(hex, 2 * k + 1);
+      if (hi < 0 || lo < 0) return -1;
+      d[k] = (hi << 4) | lo;
     }
-    h >>>= 0;
-    for (let i = h & this.#mask; ; i = (i + 1) & this.#mask) {
-      const t = this.#tables[i]!;
-      if (t === 0) return -1;
-      if (this.#hashes[i] !== h) continue;
-      const d = this.#registry[t]!.digests;
-      const r = this.#rows[i]! * DIGEST;
-      let k = 4;
-      for (; k < DIGEST; k++) {
-        const hi = nibble(hex, 2 * k), lo = nibble(hex, 2 * k + 1);
-        if (hi < 0 || lo < 0 || ((hi << 4) | lo) !== d[r + k]) break;
-      }
-      if (k === DIGEST) return i;
-    }
+    return this.#find(d, 0);
   }
 
   /** Looks a SHA-256 (lowercase hex) up; `fn` gets the table and row (no allocation unless `fn` allocates). */
