@@ -115,14 +115,13 @@ local function admitOne(KEYS, ARGV)
     end
   end
   if acap > 0 then al = level(A[1], A[2], acap); if al < 1 then return refuse(5, al, acap) end; consider(al, acap) end
-  -- The best level is the lowest: it bounds how many one entry admits.
-  if best and best + 1 < m then m = math.floor(best + 1) end
   if forced then
     if al then redis.call('HSET', KEYS[6], 't', al - 1, 'ts', now) end
     return violate(0, 0, lim, rem, math.ceil(reset))
   end
   if agcap > 0 then agl = level(A[4], A[5], agcap); if agl < 1 then return refuse(6, agl, agcap) end; consider(agl, agcap) end
-  if agl and agl < m then m = math.floor(agl) end
+  -- The lowest request level (best + 1) bounds how many one entry admits.
+  if best and best + 1 < m then m = math.floor(best + 1) end
 
   -- Token buckets (tenant, environment, key): each reserves min(reservation, its tokens/min).
   local reserve = tonumber(ARGV[12])

@@ -119,7 +119,6 @@ interface Ticket {
 /** Pre-admitted requests of one (key, client address, endpoint kind). */
 interface Pool {
   limits: KeyLimits;
-  readonly client: string;
   readonly generation: boolean;
   /** KEYS of this pool's admissions: global, tenant, environment, key, concurrency set, address (built when it first prefetches). */
   keys: readonly string[] | undefined;
@@ -132,6 +131,19 @@ interface Pool {
   /** Moving average of the time between this pool's requests (ms). */
   gap: number;
   quietUntil: number;
+}
+
+/** Whether an admission of `k` needs settling: a concurrency slot or token reservations. */
+function leased(k: KeyLimits): boolean {
+  return k.concurrency > 0 || k.tpm > 0 || k.tenantTpm > 0 || k.environmentTpm > 0;
+}
+
+/** The lease of the admission whose KEYS start at `at` of a batch (layout: #keyNames). */
+function leaseAt(keys: readonly string[], at: number, k: KeyLimits, id: string): Lease {
+  return {
+    id, set: keys[at + 4]!, tenantKey: keys[at + 1]!, environmentKey: keys[at + 2]!, keyKey: keys[at + 3]!,
+    tenantTpm: k.tenantTpm, environmentTpm: k.environmentTpm, tpm: k.tpm, reserved: k.reserve,
+  };
 }
 
 function newGroup(lease: Lease): SettleGroup {
@@ -239,6 +251,11 @@ export class Limiter {
   /** Key names: every key carries the hash tag {gw} (one Redis Cluster slot for the scripts). */
   #k(kind: string, id: string): string { return `${this.#s.keyPrefix}{gw}${kind}${id}`; }
 
+  /** A keyed admission's KEYS: global, tenant, environment, key, key concurrency set, address. */
+  #keyNames(k: KeyLimits, client: string): string[] {
+    return [this.#global, this.#k("t:", k.tenant), this.#k("e:", k.environment), this.#k("k:", k.hash), this.#k("c:", k.hash), this.#k("a:", client)];
+  }
+
   admit(input: AdmitInput): Promise<Decision> {
     const k = input.key;
     const now = performance.now();
@@ -260,7 +277,7 @@ export class Limiter {
     let pool = this.#pools.get(id);
     if (pool === undefined) {
       if (this.#pools.size >= MAX_POOLS) return undefined;
-      pool = { limits: k, client: input.client, generation: input.generation, keys: undefined, tickets: [], pending: 0, target: 0, reserve: k.reserve, epoch: 0, lastSeen: now - GAP_CEILING_MS, gap: GAP_CEILING_MS / 2, quietUntil: 0 };
+      pool = { limits: k, generation: input.generation, keys: undefined, tickets: [], pending: 0, target: 0, reserve: k.reserve, epoch: 0, lastSeen: now - GAP_CEILING_MS, gap: GAP_CEILING_MS / 2, quietUntil: 0 };
       this.#pools.set(id, pool);
     } else if (!sameLimits(pool.limits, k)) {
       this.#handBack(pool, pool.tickets.length);
@@ -311,17 +328,14 @@ export class Limiter {
     const forced = input.forceViolation === true;
     const keys = this.#admitKeys;
     const args = this.#admitArgs;
-    if (pool) {
-      const pk = pool.keys ??= [this.#global, this.#k("t:", k!.tenant), this.#k("e:", k!.environment), this.#k("k:", k!.hash), this.#k("c:", k!.hash), this.#k("a:", input.client)];
-      keys.push(pk[0]!, pk[1]!, pk[2]!, pk[3]!, pk[4]!, pk[5]!);
-    } else keys.push(this.#global);
     if (k) {
-      if (!pool) keys.push(this.#k("t:", k.tenant), this.#k("e:", k.environment), this.#k("k:", k.hash), this.#k("c:", k.hash), this.#k("a:", input.client));
+      const names = pool ? (pool.keys ??= this.#keyNames(k, input.client)) : this.#keyNames(k, input.client);
+      keys.push(names[0]!, names[1]!, names[2]!, names[3]!, names[4]!, names[5]!);
       args.push(pool ? -count : 1, forced ? 1 : 0, s.globalRpm, k.tenantRpm, k.environmentRpm, k.rpm, s.clientRpm, input.generation ? s.clientGenerationRpm : 0,
         k.tenantTpm, k.environmentTpm, k.tpm, k.reserve, k.concurrency, k.leaseId, s.leaseTtlMs,
         s.violationWindowMs, s.delayAfter, s.blockAfter, s.maxDelayMs, s.blockMs);
     } else {
-      keys.push(this.#none, this.#none, this.#none, this.#none, this.#k("a:", input.client));
+      keys.push(this.#global, this.#none, this.#none, this.#none, this.#none, this.#k("a:", input.client));
       args.push(0, forced ? 1 : 0, 0, 0, 0, 0, s.clientRpm, input.generation ? s.clientGenerationRpm : 0,
         0, 0, 0, 0, 0, "", s.leaseTtlMs, s.violationWindowMs, s.delayAfter, s.blockAfter, s.maxDelayMs, s.blockMs);
     }
@@ -352,15 +366,11 @@ export class Limiter {
         if (m === 0) { pool.target = 0; pool.quietUntil = now + PREFETCH_QUIET_MS; continue; }
         const k = w.input.key!;
         const at = i * 6;
-        const leased = k.concurrency > 0 || k.tpm > 0 || k.tenantTpm > 0 || k.environmentTpm > 0;
         // Admitted for limits that changed meanwhile, or after the connection dropped: handed back.
         const stale = w.epoch !== pool.epoch || this.#redis.status !== "ready";
         for (let j = 1; j <= m; j++) {
           const leaseId = k.leaseId ? `${k.leaseId}.${j}` : "";
-          const lease: Lease | undefined = leased ? {
-            id: leaseId, set: keys[at + 4]!, tenantKey: keys[at + 1]!, environmentKey: keys[at + 2]!, keyKey: keys[at + 3]!,
-            tenantTpm: k.tenantTpm, environmentTpm: k.environmentTpm, tpm: k.tpm, reserved: k.reserve,
-          } : undefined;
+          const lease = leased(k) ? leaseAt(keys, at, k, leaseId) : undefined;
           const t: Ticket = { keys: w.poolKeys!, at: now, epoch: w.epoch, reserve: k.reserve, limit: r[3]!, remaining: Math.max(0, r[4]! - j + 1), resetAt: now + r[5]!, lease, leaseId };
           if (stale) this.#refund(pool, t);
           else pool.tickets.push(t);
@@ -375,7 +385,7 @@ export class Limiter {
         const k = w.input.key;
         if (k && k.concurrency > 0) {
           const at = i * 6;
-          const g = this.#group({ id: "", set: keys[at + 4]!, tenantKey: keys[at + 1]!, environmentKey: keys[at + 2]!, keyKey: keys[at + 3]!, tenantTpm: 0, environmentTpm: 0, tpm: 0, reserved: 0 });
+          const g = this.#group(leaseAt(keys, at, k, ""));
           if (w.pool) for (let j = 1; j <= w.count; j++) g.ids.push(`${k.leaseId}.${j}`);
           else g.ids.push(k.leaseId);
           this.#scheduleSettles();
@@ -431,12 +441,8 @@ export class Limiter {
     const refused = r[1]!;
     const d: Decision = { admitted: r[0] === 1, retryAfterMs: r[2]!, limit: r[3]!, remaining: r[4]!, resetMs: r[5]!, delayMs: r[6]!, newlyBlocked: r[7] === 1 };
     if (refused !== 0) d.layer = LAYERS[refused + 5];
-    if (d.admitted && k && (k.concurrency > 0 || k.tpm > 0 || k.tenantTpm > 0 || k.environmentTpm > 0)) {
-      const at = i * 6;
-      d.lease = {
-        id: k.concurrency > 0 ? k.leaseId : "", set: keys[at + 4]!, tenantKey: keys[at + 1]!, environmentKey: keys[at + 2]!, keyKey: keys[at + 3]!,
-        tenantTpm: k.tenantTpm, environmentTpm: k.environmentTpm, tpm: k.tpm, reserved: k.reserve,
-      };
+    if (d.admitted && k && leased(k)) {
+      d.lease = leaseAt(keys, i * 6, k, k.concurrency > 0 ? k.leaseId : "");
       if (k.concurrency > 0) this.#leases.set(k.leaseId, d.lease.set);
     }
     return d;
