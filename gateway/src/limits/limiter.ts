@@ -16,8 +16,8 @@
  * waiting for Redis (the round trip leaves the request path); the pool is topped up in the
  * background. A replica holds at most 1/50 of any limit (and 1/8 of a concurrency limit, 64
  * tickets at most) per pool, so totals stay exact — nothing is ever admitted that Redis did not
- * admit — and what a replica holds unused is handed back (refund.lua: the request, the tokens, the
- * slot) after TICKET_MAX_AGE_MS. Small limits, refusals, forced violations and keyless requests
+ * admit — and what a replica holds unused is handed back after TICKET_MAX_AGE_MS (the request by
+ * refund.lua; the tokens and the slot as a settle with nothing used). Small limits, refusals, forced violations and keyless requests
  * always go to Redis one by one. A prefetch Redis refuses counts as no violation and
  * stops prefetching for that pool for a second; when the Redis connection drops, tickets are
  * discarded (fail-closed then refuses at once).
@@ -405,11 +405,13 @@ export class Limiter {
 
   /** Queues the refund of an unused ticket (sent by the sweeper, or at close). */
   #refund(pool: Pool, t: Ticket): void {
+    // Its slot and reserved tokens go back as a settle with nothing used; its request, to every request bucket, by refund.lua.
+    if (t.lease) { this.#settleInto(t.lease, 0); this.#scheduleSettles(); }
     const k = pool.limits;
     const s = this.#s;
     const pk = t.keys;
-    this.#refundKeys.push(pk[0]!, pk[1]!, pk[2]!, pk[3]!, pk[4]!, pk[5]!);
-    this.#refundArgs.push(t.leaseId, t.reserve, k.tenantTpm, k.environmentTpm, k.tpm, s.globalRpm, k.tenantRpm, k.environmentRpm, k.rpm, s.clientRpm, pool.generation ? s.clientGenerationRpm : 0);
+    this.#refundKeys.push(pk[0]!, pk[1]!, pk[2]!, pk[3]!, pk[5]!);
+    this.#refundArgs.push(s.globalRpm, k.tenantRpm, k.environmentRpm, k.rpm, s.clientRpm, pool.generation ? s.clientGenerationRpm : 0);
   }
 
   /** Hands back tickets older than TICKET_MAX_AGE_MS, forgets idle pools, sends the refunds. */
@@ -431,7 +433,7 @@ export class Limiter {
     const args = this.#refundArgs;
     this.#refundKeys = [];
     this.#refundArgs = [];
-    this.#events.tickets?.("refunded", keys.length / 6);
+    this.#events.tickets?.("refunded", keys.length / 5);
     // A failed refund leaves the quota spent (it refills) and the slots to expire (LEASE_TTL_MS).
     this.#redis.clRefund(keys.length, keys, args).catch(() => this.#events.redisFailure("settle"));
   }
@@ -466,6 +468,16 @@ export class Limiter {
   /** Releases the lease and settles tokens against real usage (`usedTokens` undefined: keep the reservation). */
   settle(lease: Lease, usedTokens: number | undefined): Promise<void> {
     if (lease.id) this.#leases.delete(lease.id);
+    this.#settleInto(lease, usedTokens);
+    return new Promise<void>((resolve) => {
+      this.#settleWaiting.push(resolve);
+      if (this.#settleWaiting.length >= MAX_BATCH) this.#flushSettles();
+      else this.#scheduleSettles();
+    });
+  }
+
+  /** Adds a lease's release and token correction to this turn's settle entry for its key. */
+  #settleInto(lease: Lease, usedTokens: number | undefined): void {
     const g = this.#group(lease);
     if (lease.id) g.ids.push(lease.id);
     // Each token bucket reserved min(reservation, its limit): the difference to real usage goes back (or is owed).
@@ -475,11 +487,6 @@ export class Limiter {
       if (lease.environmentTpm > 0) g.delta[1] += Math.min(r, lease.environmentTpm) - usedTokens;
       if (lease.tpm > 0) g.delta[2] += Math.min(r, lease.tpm) - usedTokens;
     }
-    return new Promise<void>((resolve) => {
-      this.#settleWaiting.push(resolve);
-      if (this.#settleWaiting.length >= MAX_BATCH) this.#flushSettles();
-      else this.#scheduleSettles();
-    });
   }
 
   #scheduleSettles(): void {
@@ -535,6 +542,6 @@ export class Limiter {
     clearInterval(this.#timer);
     clearInterval(this.#sweeper);
     for (const pool of this.#pools.values()) this.#handBack(pool, pool.tickets.length);
-    if (this.#redis.status === "ready") this.#sendRefunds();
+    if (this.#redis.status === "ready") { this.#flushSettles(); this.#sendRefunds(); }
   }
 }

@@ -1,35 +1,26 @@
--- Hands back pre-admitted requests ("tickets", limiter.ts) a gateway did not use: for each, one
--- request to every request bucket it was taken from, its token reservation to every token bucket,
--- and its concurrency slot. A bucket never rises above its capacity.
--- Per ticket, 6 KEYS and 11 ARGV:
--- KEYS: 1 global, 2 tenant, 3 environment, 4 key, 5 key concurrency set, 6 address
--- ARGV: 1 lease id ('' none), 2 reservation, 3..5 tokens/min tenant, environment, key,
---       6..9 requests/min global, tenant, environment, key, 10 address rpm, 11 address generation rpm
+-- Hands back the requests of pre-admitted requests ("tickets", limiter.ts) a gateway did not use:
+-- one request to every request bucket each was taken from (a bucket never rises above its
+-- capacity). Their concurrency slots and reserved tokens go back through settle.lua.
+-- Per ticket, 5 KEYS and 6 ARGV:
+-- KEYS: 1 global, 2 tenant, 3 environment, 4 key, 5 address
+-- ARGV: 1..4 requests/min global, tenant, environment, key, 5 address rpm, 6 address generation rpm
 -- (a limit of 0: no bucket).
-local function give(key, field, n, cap)
+local function give(key, field, cap)
   local v = redis.call('HGET', key, field)
   if v then
-    local x = tonumber(v) + n
+    local x = tonumber(v) + 1
     if x > cap then x = cap end
     redis.call('HSET', key, field, x)
   end
 end
-for r = 0, #KEYS / 6 - 1 do
-  local K, A = r * 6, r * 11
-  if ARGV[A + 1] ~= '' then redis.call('ZREM', KEYS[K + 5], ARGV[A + 1]) end
-  local reserve = tonumber(ARGV[A + 2])
-  if reserve > 0 then
-    for i = 1, 3 do
-      local cap = tonumber(ARGV[A + 2 + i])
-      if cap > 0 then give(KEYS[K + 1 + i], 'kt', math.min(reserve, cap), cap) end
-    end
-  end
+for r = 0, #KEYS / 5 - 1 do
+  local K, A = r * 5, r * 6
   for i = 1, 4 do
-    local cap = tonumber(ARGV[A + 5 + i])
-    if cap > 0 then give(KEYS[K + i], 't', 1, cap) end
+    local cap = tonumber(ARGV[A + i])
+    if cap > 0 then give(KEYS[K + i], 't', cap) end
   end
-  local acap, agcap = tonumber(ARGV[A + 10]), tonumber(ARGV[A + 11])
-  if acap > 0 then give(KEYS[K + 6], 't', 1, acap) end
-  if agcap > 0 then give(KEYS[K + 6], 'gt', 1, agcap) end
+  local acap, agcap = tonumber(ARGV[A + 5]), tonumber(ARGV[A + 6])
+  if acap > 0 then give(KEYS[K + 5], 't', acap) end
+  if agcap > 0 then give(KEYS[K + 5], 'gt', agcap) end
 end
 return 1
