@@ -85,9 +85,10 @@ try {
   await k.ok(["create", "namespace", CONFIG_NS]);
   // By default the operator and the gateway run as the chart's ServiceAccounts under its RBAC, with
   // tokens, as in a cluster: the API server authorizes each request against the bindings (which grow
-  // with one viewer ClusterRoleBinding per Tenant) and checks each Role the operator creates for
-  // escalation. `--identity admin` runs them as the local administrator (system:masters, which skips
-  // both) for comparison.
+  // with one viewer ClusterRoleBinding per Tenant) and checks the operator's RBAC writes for
+  // escalation (cheap for the member RoleBindings, which the chart lets it `bind`; a listing of
+  // every binding for each Tenant's viewer ClusterRole and its binding). `--identity admin` runs them
+  // as the local administrator (system:masters, which skips both) for comparison.
   const asChart = IDENTITY === "chart";
   const operatorKubeconfig = asChart ? (await chartIdentity(k, cp.kubeconfig, { component: "operator", namespace: SYSTEM, release: "crosslogic", dir })).kubeconfig : cp.kubeconfig;
   const gatewayKubeconfig = asChart ? (await chartIdentity(k, cp.kubeconfig, { component: "gateway", namespace: SYSTEM, release: "crosslogic", dir })).kubeconfig : cp.kubeconfig;

@@ -18,6 +18,8 @@ export const Labels = {
   nodePool: "crosslogic.ai/node-pool",
   /** On gateway-config Secrets. */
   gatewayConfig: "crosslogic.ai/gateway-config",
+  /** On the ClusterRoles shared by every tenant's RoleBindings; value is the member role. */
+  tenantRole: "crosslogic.ai/tenant-role",
 } as const;
 
 export const MANAGED_BY = "crosslogic-operator";

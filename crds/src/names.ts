@@ -31,5 +31,12 @@ export const FieldManagers = {
 /** Leader-election Lease of the operator, in the system namespace. */
 export const OPERATOR_LEASE_NAME = "crosslogic-operator";
 
-/** Roles created in every tenant namespace, one per member role. */
+/** RoleBindings created in every tenant namespace, one per member role. */
 export const TenantRoleNames = { admin: "crosslogic-admin", developer: "crosslogic-developer", "read-only": "crosslogic-read-only" } as const;
+
+/**
+ * The ClusterRoles those RoleBindings grant, one per member role, shared by every tenant (a
+ * RoleBinding grants a ClusterRole's rules in its own namespace only). The chart lets the operator
+ * `bind` exactly these names.
+ */
+export const TenantClusterRoleNames = { admin: "crosslogic-tenant-admin", developer: "crosslogic-tenant-developer", "read-only": "crosslogic-tenant-read-only" } as const;

@@ -216,7 +216,11 @@ function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, 
   inf.namespaces.on(toTenantOrEnv);
   inf.roles.on(toTenantOrEnv);
   inf.roleBindings.on(toTenantOrEnv);
-  inf.clusterRoles.on(toTenantOrEnv);
+  inf.clusterRoles.on((ev) => {
+    toTenantOrEnv(ev);
+    // A member role every tenant binds: any Tenant's pass restores it (each one checks it).
+    if (ev.obj.metadata.labels?.[Labels.tenantRole]) for (const t of inf.tenants.list()) q.tenant.add(objectKey(t));
+  });
   inf.clusterRoleBindings.on(toTenantOrEnv);
   inf.networkPolicies.on((ev) => {
     toTenantOrEnv(ev);

@@ -230,3 +230,14 @@ test("the operator holds every permission of the tenant Roles it creates (Kubern
     }
   }
 });
+
+test("the operator may bind the three shared member-role ClusterRoles by name, and may not escalate", async () => {
+  const { TenantClusterRoleNames } = await import("@crosslogic/crds");
+  const held = find(template(), "ClusterRole", "crosslogic-operator").rules as Array<Rule & { resourceNames?: string[] }>;
+  const binds = held.filter((r) => r.verbs.includes("bind"));
+  assert.deepEqual(binds.map((r) => [r.resources, [...(r.resourceNames ?? [])].sort()]), [[["clusterroles"], Object.values(TenantClusterRoleNames).sort()]],
+    "bind only on the member-role ClusterRoles the operator's RoleBindings reference");
+  assert.ok(!held.some((r) => r.verbs.includes("escalate") || r.verbs.includes("impersonate")), "no escalate or impersonate");
+  const roles = held.find((r) => r.resources.includes("roles"))!;
+  assert.deepEqual(roles.verbs, ["get", "list", "watch", "delete"], "namespaced Roles: only removing those of earlier versions");
+});

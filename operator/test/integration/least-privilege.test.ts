@@ -77,7 +77,7 @@ describe("operator under the chart's least-privilege RBAC", { timeout: 240_000 }
     await ready(["environment", "prod", "-n", ns]);
     await ready(["apikey", "bot", "-n", ns]);
     // Every kind of output, including the cross-namespace and cluster-scoped ones.
-    for (const args of [["role", "crosslogic-admin", "-n", ns], ["rolebinding", "crosslogic-read-only", "-n", ns], ["networkpolicy", "crosslogic-default-deny", "-n", ns],
+    for (const args of [["clusterrole", "crosslogic-tenant-admin"], ["rolebinding", "crosslogic-read-only", "-n", ns], ["networkpolicy", "crosslogic-default-deny", "-n", ns],
       ["clusterrolebinding", `crosslogic-tenant-${tenant}-viewer`], ["certificate", "prod-tls", "-n", ns], ["secret", "apikey-bot", "-n", ns]]) {
       assert.ok(await exists(args), `${args.join(" ")} exists`);
     }

@@ -21,7 +21,7 @@ const system = `cl-system-${id}`;
 const pool = `gpu-${id}`;
 const nodeName = `gpu-node-${id}`;
 
-type Obj = { metadata: { name: string; uid: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string; uid: string; controller?: boolean }>; deletionTimestamp?: string; finalizers?: string[] }; spec?: Record<string, unknown>; data?: Record<string, string>; status?: Record<string, unknown> };
+type Obj = { roleRef?: { kind: string; name: string }; metadata: { name: string; uid: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string; uid: string; controller?: boolean }>; deletionTimestamp?: string; finalizers?: string[] }; spec?: Record<string, unknown>; data?: Record<string, string>; status?: Record<string, unknown> };
 
 const get = (args: string[]) => k.json<Obj>(["get", ...args]);
 const exists = async (args: string[]) => (await k.run(["get", ...args, "-o", "name"])).code === 0;
@@ -82,7 +82,7 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     assert.equal(nsObj.metadata.labels?.["app.kubernetes.io/managed-by"], "crosslogic-operator");
     const deny = await get(["networkpolicy", "crosslogic-default-deny", "-n", ns]);
     assert.deepEqual(deny.spec, { podSelector: {}, policyTypes: ["Ingress", "Egress"] });
-    for (const o of [nsObj, deny, await get(["role", "crosslogic-read-only", "-n", ns]), await get(["rolebinding", "crosslogic-admin", "-n", ns])]) {
+    for (const o of [nsObj, deny, await get(["rolebinding", "crosslogic-read-only", "-n", ns]), await get(["rolebinding", "crosslogic-admin", "-n", ns])]) {
       assert.equal(o.metadata.ownerReferences?.[0]?.uid, t.metadata.uid, `${o.metadata.name} owned by the Tenant`);
     }
     const can = async (user: string, verb: string, res: string) => (await k.run(["auth", "can-i", verb, res, "-n", ns, `--as=${user}`])).stdout.trim();
@@ -104,7 +104,7 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     // One Event tells what the first pass created (kubectl describe tenant), not one Event per object.
     const created = (await k.json<{ items: Array<{ reason: string; message: string }> }>(["get", "events", "-n", "default", "--field-selector", `involvedObject.name=${tenant},reason=Created`, "-o", "json"])).items;
     assert.equal(created.length, 1, JSON.stringify(created));
-    for (const what of [`Namespace ${ns}`, `NetworkPolicy ${ns}/crosslogic-default-deny`, `Role ${ns}/crosslogic-read-only`, `RoleBinding ${ns}/crosslogic-admin`, `ClusterRoleBinding crosslogic-tenant-${tenant}-viewer`]) {
+    for (const what of [`Namespace ${ns}`, `NetworkPolicy ${ns}/crosslogic-default-deny`, `RoleBinding ${ns}/crosslogic-read-only`, `RoleBinding ${ns}/crosslogic-admin`, `ClusterRoleBinding crosslogic-tenant-${tenant}-viewer`]) {
       assert.ok(created[0]!.message.includes(what), `${what} in: ${created[0]!.message}`);
     }
   });
@@ -176,13 +176,13 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
 
   it("repairs manual edits and deletions of its outputs", async () => {
     await k.ok(["delete", "networkpolicy", "crosslogic-default-deny", "-n", ns]);
-    await k.ok(["patch", "role", "crosslogic-read-only", "-n", ns, "--type=json", "-p", JSON.stringify([{ op: "add", path: "/rules/-", value: { apiGroups: [""], resources: ["secrets"], verbs: ["get"] } }])]);
+    await k.ok(["patch", "clusterrole", "crosslogic-tenant-read-only", "--type=json", "-p", JSON.stringify([{ op: "add", path: "/rules/-", value: { apiGroups: [""], resources: ["secrets"], verbs: ["get"] } }])]);
     await k.ok(["patch", "certificate", "prod-tls", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { duration: "8760h" } })]);
     await k.ok(["delete", "secret", `gwcfg-${ns}-prod`, "-n", system]);
     const policy = (await k.json<{ items: Obj[] }>(["get", "networkpolicy", "-n", pool, "-l", `crosslogic.ai/environment=prod,crosslogic.ai/tenant=${tenant}`])).items[0]!;
     await k.ok(["label", "networkpolicy", policy.metadata.name, "-n", pool, "crosslogic.ai/environment-"]);
     await waitFor("default-deny restored", () => exists(["networkpolicy", "crosslogic-default-deny", "-n", ns]));
-    await waitFor("read-only role restored", async () => !JSON.stringify((await get(["role", "crosslogic-read-only", "-n", ns])) as unknown).includes("secrets"));
+    await waitFor("read-only role restored", async () => !JSON.stringify((await get(["clusterrole", "crosslogic-tenant-read-only"])) as unknown).includes("secrets"));
     await waitFor("certificate duration restored", async () => (await get(["certificate", "prod-tls", "-n", ns])).spec?.duration === "2160h");
     await waitFor("gateway config restored", () => exists(["secret", `gwcfg-${ns}-prod`, "-n", system]));
     assert.ok((await gatewayConfig("prod")).keys.some((x) => x.name === "bot"));
@@ -190,7 +190,9 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     await waitFor("pool policy re-labelled", async () => (await get(["networkpolicy", policy.metadata.name, "-n", pool])).metadata.labels?.["crosslogic.ai/environment"] === "prod");
     // The repairs are told on their owners: the edited Role as restored, the deleted policy as created again.
     const events = async (name: string, namespace: string) => (await k.json<{ items: Array<{ reason: string; message: string }> }>(["get", "events", "-n", namespace, "--field-selector", `involvedObject.name=${name}`, "-o", "json"])).items;
-    await waitFor("the Role's repair on the Tenant", async () => (await events(tenant, "default")).some((e) => e.reason === "Repaired" && e.message.includes(`Role ${ns}/crosslogic-read-only`)));
+    // The shared ClusterRole's repair is told on the Tenant whose pass restored it (any Tenant).
+    await waitFor("the ClusterRole's repair on a Tenant", async () => (await k.json<{ items: Array<{ reason: string; message: string }> }>(["get", "events", "-n", "default", "--field-selector", "reason=Repaired", "-o", "json"])).items
+      .some((e) => e.message.includes("ClusterRole crosslogic-tenant-read-only")));
     assert.ok((await events(tenant, "default")).some((e) => e.reason === "Created" && e.message === `Created NetworkPolicy ${ns}/crosslogic-default-deny`));
     await waitFor("the Certificate's repair on the Environment", async () => (await events("prod", ns)).some((e) => e.reason === "Repaired" && e.message.includes(`Certificate ${ns}/prod-tls`)));
   });
@@ -216,6 +218,23 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     const secretWrites = proxy.requests.slice(mark).filter((r) => r.method !== "GET" && r.path.includes("/secrets"));
     assert.deepEqual(secretWrites, [], "the restarted operator wrote Secrets");
     assert.equal(await k.ok(["get", "secret", "apikey-bot", "-n", ns, "-o", "jsonpath={.data.key}{.metadata.resourceVersion}"]), before);
+  });
+
+  it("upgrading from per-namespace Roles: rebinds to the shared ClusterRoles and removes the Roles", async () => {
+    // The layout of earlier versions, found by a new operator: a Role per member role in the tenant
+    // namespace, bound there. A binding's roleRef cannot change in place.
+    assert.equal(await op.stop(), 0);
+    const labels = `{app.kubernetes.io/managed-by: crosslogic-operator, crosslogic.ai/tenant: ${tenant}}`;
+    await k.ok(["delete", "rolebinding", "crosslogic-admin", "-n", ns]);
+    await k.ok(["create", "-f", "-"], [
+      `apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: crosslogic-admin, namespace: ${ns}, labels: ${labels}}\nrules: [{apiGroups: [""], resources: [secrets], verbs: [get]}]`,
+      `apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: crosslogic-admin, namespace: ${ns}, labels: ${labels}}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: crosslogic-admin}\nsubjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: alice-${id}}]`,
+    ].join("\n---\n"));
+    op = await startOperatorProcess(operatorEnv());
+    await waitFor("admin binding rebound to the shared ClusterRole", async () => (await get(["rolebinding", "crosslogic-admin", "-n", ns])).roleRef?.kind === "ClusterRole");
+    assert.equal((await get(["rolebinding", "crosslogic-admin", "-n", ns])).roleRef?.name, "crosslogic-tenant-admin");
+    await waitFor("the earlier version's Role removed", async () => !(await exists(["role", "crosslogic-admin", "-n", ns])));
+    assert.equal((await k.run(["auth", "can-i", "create", "environments.crosslogic.ai", "-n", ns, `--as=alice-${id}`])).stdout.trim(), "yes", "the admin member has the admin role's rights");
   });
 
   it("rotates: a new key, the old one valid in the gateway config for the grace period", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { API_VERSION, generateApiKey, hashApiKey, validateGatewayConfig, withDefaults, type ApiKey, type ApiKeySpec, type Environment, type EnvironmentSpec, type Tenant, type TenantSpec } from "@crosslogic/crds";
-import { desiredTenantChildren, desiredTenantViewer, roleRules } from "../../src/controllers/tenant/desired.ts";
+import { desiredTenantChildren, desiredTenantRoles, desiredTenantViewer, roleRules } from "../../src/controllers/tenant/desired.ts";
 import { tenantStatus } from "../../src/controllers/tenant/status.ts";
 import { desiredBackendPolicies, desiredCertificate, keyEntries, renderGatewayConfig } from "../../src/controllers/environment/desired.ts";
 import { environmentStatus } from "../../src/controllers/environment/status.ts";
@@ -14,17 +14,22 @@ const apiKey = (name: string, spec: Partial<ApiKeySpec> = {}, extra: Partial<Api
 const material = (key: string, previous: KeyMaterial["previous"] = []): KeyMaterial => readKeyMaterial({ metadata: { annotations: keySecretContent(key, { previous }).annotations }, data: keySecretContent(key, { previous }).data });
 
 describe("Tenant desired state", () => {
-  it("namespace tenant-<name>, labelled and owned; default-deny both ways; three Roles and RoleBindings", () => {
+  it("namespace tenant-<name>, labelled and owned; default-deny both ways; a RoleBinding per member role to its shared ClusterRole", () => {
     const { namespace, namespaced } = desiredTenantChildren(tenant({ members: [{ kind: "User", name: "alice", role: "admin" }, { kind: "ServiceAccount", name: "ci", role: "developer" }] }));
     assert.equal(namespace.metadata.name, "tenant-acme");
     assert.equal(namespace.metadata.labels["crosslogic.ai/tenant"], "acme");
     assert.equal(namespace.metadata.ownerReferences?.[0]?.uid, "t-uid");
     assert.deepEqual(namespaced.map((c) => `${c.kind}/${c.metadata.name}`), [
-      "NetworkPolicy/crosslogic-default-deny", "Role/crosslogic-admin", "RoleBinding/crosslogic-admin", "Role/crosslogic-developer",
-      "RoleBinding/crosslogic-developer", "Role/crosslogic-read-only", "RoleBinding/crosslogic-read-only",
+      "NetworkPolicy/crosslogic-default-deny", "RoleBinding/crosslogic-admin", "RoleBinding/crosslogic-developer", "RoleBinding/crosslogic-read-only",
     ]);
     const devBinding = namespaced.find((c) => c.kind === "RoleBinding" && c.metadata.name === "crosslogic-developer")!;
     assert.deepEqual(devBinding.subjects, [{ kind: "ServiceAccount", name: "ci", namespace: "tenant-acme" }]);
+    assert.deepEqual(devBinding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "crosslogic-tenant-developer" });
+    // The ClusterRoles bound are the shared ones, with the member role's rules.
+    const shared = desiredTenantRoles();
+    assert.deepEqual(shared.map((r) => r.metadata.name), ["crosslogic-tenant-admin", "crosslogic-tenant-developer", "crosslogic-tenant-read-only"]);
+    assert.deepEqual(shared[1]!.rules, roleRules("developer"));
+    assert.equal(shared[0]!.metadata.ownerReferences, undefined, "owned by no Tenant");
     assert.equal("subjects" in namespaced.find((c) => c.kind === "RoleBinding" && c.metadata.name === "crosslogic-read-only")!, false, "empty subjects left out");
   });
   it("every member may get this one Tenant by name, and nothing else cluster-wide", () => {

@@ -2,16 +2,20 @@
 import { FieldManagers, Labels, MANAGED_BY, tenantNamespace, type Tenant } from "@crosslogic/crds";
 import { Types } from "../../kube/types.ts";
 import type { KubeObject } from "@crosslogic/kube/informer";
+import type { ResourceType } from "@crosslogic/kube/client";
 import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
-import { desiredTenantChildren, desiredTenantViewer, tenantLabels, type ChildObject } from "./desired.ts";
+import { desiredTenantChildren, desiredTenantRoles, desiredTenantViewer, tenantLabels, type ChildObject } from "./desired.ts";
 import { tenantStatus } from "./status.ts";
 import { tenantNotifications } from "../../persistence/notifications.ts";
 
 const NAME = "tenant";
 const FM = FieldManagers.tenant;
 
-const typeOf = (child: ChildObject) =>
-  child.kind === "NetworkPolicy" ? Types.networkPolicy : child.kind === "Role" ? Types.role : child.kind === "RoleBinding" ? Types.roleBinding : Types.namespace;
+const typeOf = (child: ChildObject) => child.kind === "NetworkPolicy" ? Types.networkPolicy : Types.roleBinding;
+
+/** A binding's roleRef cannot be changed in place: such a binding is deleted and created anew. */
+const roleRefChanged = (desired: ChildObject, observed: KubeObject | undefined) =>
+  observed !== undefined && "roleRef" in desired && JSON.stringify((observed as { roleRef?: unknown }).roleRef) !== JSON.stringify(desired.roleRef);
 
 export function tenantController(ctx: Context) {
   const { informers: inf } = ctx;
@@ -58,21 +62,32 @@ export function tenantController(ctx: Context) {
       return { requeueAfterMs: 5_000 };
     }
     const report = new ChangeReport();
+    /** Applies a child unless the cache shows it as desired; a binding to another role is replaced. */
+    const apply = async (t: ResourceType, child: ChildObject, observed: KubeObject | undefined) => {
+      if (roleRefChanged(child, observed)) {
+        await deleteIfExists(ctx, NAME, t, child.metadata.namespace, child.metadata.name);
+        observed = undefined;
+      }
+      await applyIfChanged(ctx, NAME, FM, t, child, observed, report);
+    };
     try {
-      await applyIfChanged(ctx, NAME, FM, Types.namespace, namespace, observedNs, report);
+      await apply(Types.namespace, namespace, observedNs);
+      // The member roles every tenant binds (the first Tenant creates them; unchanged, no write).
+      for (const role of desiredTenantRoles()) await apply(Types.clusterRole, role, inf.clusterRoles.get(role.metadata.name));
       for (const child of namespaced) {
         const t = typeOf(child);
-        const informer = t === Types.networkPolicy ? inf.networkPolicies : t === Types.role ? inf.roles : inf.roleBindings;
-        await applyIfChanged(ctx, NAME, FM, t, child, informer.get(`${child.metadata.namespace}/${child.metadata.name}`), report);
+        const informer = t === Types.networkPolicy ? inf.networkPolicies : inf.roleBindings;
+        await apply(t, child, informer.get(`${child.metadata.namespace}/${child.metadata.name}`));
       }
       for (const child of desiredTenantViewer(tenant)) {
         const [t, informer] = child.kind === "ClusterRole" ? [Types.clusterRole, inf.clusterRoles] : [Types.clusterRoleBinding, inf.clusterRoleBindings];
-        await applyIfChanged(ctx, NAME, FM, t, child, informer.get(child.metadata.name), report);
+        await apply(t, child, informer.get(child.metadata.name));
       }
     } finally {
       report.flush(ctx, tenant);
     }
-    // Prune children of this tenant (not of its environments) that are no longer desired.
+    // Prune children of this tenant (not of its environments) that are no longer desired, such as
+    // the per-namespace Roles that earlier versions created for the member roles.
     const wanted = new Set(namespaced.map((c) => `${c.kind}/${c.metadata.name}`));
     const ownLabels = tenantLabels(tenant.metadata.name);
     for (const [t, informer] of [[Types.networkPolicy, inf.networkPolicies], [Types.role, inf.roles], [Types.roleBinding, inf.roleBindings]] as const) {

@@ -1,10 +1,11 @@
 /**
- * What a Tenant should produce (pure): its namespace, a default-deny NetworkPolicy, and a Role plus
- * RoleBinding per member role. The namespace is cluster-scoped, so it is found again by labels and
- * removed by the Tenant's finalizer; namespaced children carry an owner reference to the Tenant.
+ * What a Tenant should produce (pure): its namespace, a default-deny NetworkPolicy, and a RoleBinding
+ * per member role to the ClusterRole of that role, which every tenant shares. The namespace is
+ * cluster-scoped, so it is found again by labels and removed by the Tenant's finalizer; namespaced
+ * children carry an owner reference to the Tenant.
  */
 import {
-  API_VERSION, Labels, MANAGED_BY, TenantRoleNames, tenantNamespace, type Tenant, type TenantMember,
+  API_VERSION, Labels, MANAGED_BY, MemberRoles, TenantClusterRoleNames, TenantRoleNames, tenantNamespace, type Tenant, type TenantMember,
 } from "@crosslogic/crds";
 
 export interface ChildObject {
@@ -56,6 +57,20 @@ export function roleRules(role: TenantMember["role"]) {
   }
 }
 
+/**
+ * The member roles' rules, as ClusterRoles shared by every tenant: one object per role for the whole
+ * cluster instead of a Role per tenant namespace, and the operator binds them by name (the chart
+ * grants `bind` on these three names only), which spares the API server an escalation check on
+ * every tenant's Roles and RoleBindings. Not owned by any Tenant: they stay while the operator runs.
+ */
+export function desiredTenantRoles(): ChildObject[] {
+  return MemberRoles.map((role) => ({
+    apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole",
+    metadata: { name: TenantClusterRoleNames[role], labels: { [Labels.managedBy]: MANAGED_BY, [Labels.tenantRole]: role } },
+    rules: roleRules(role),
+  }));
+}
+
 /** Name of the ClusterRole (and its binding) that lets a tenant's members read their own Tenant. */
 export const tenantViewerName = (tenant: string): string => `crosslogic-tenant-${tenant}-viewer`;
 
@@ -99,18 +114,14 @@ export function desiredTenantChildren(tenant: Tenant): { namespace: ChildObject;
     spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] },
   };
   const members = tenant.spec.members ?? [];
-  const rbac = (["admin", "developer", "read-only"] as const).flatMap((role): ChildObject[] => {
-    const roleName = TenantRoleNames[role];
+  const rbac = MemberRoles.map((role): ChildObject => {
     const subjects = members.filter((m) => m.role === role).map((m) => subject(m, ns));
-    return [
-      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: meta(roleName), rules: roleRules(role) },
-      {
-        apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: meta(roleName),
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleName },
-        // The API server drops an empty list; leaving it out keeps "nothing changed" exact.
-        ...(subjects.length ? { subjects } : {}),
-      },
-    ];
+    return {
+      apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: meta(TenantRoleNames[role]),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: TenantClusterRoleNames[role] },
+      // The API server drops an empty list; leaving it out keeps "nothing changed" exact.
+      ...(subjects.length ? { subjects } : {}),
+    };
   });
   return { namespace, namespaced: [denyAll, ...rbac] };
 }
