@@ -292,6 +292,23 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     await waitFor("capacity back to zero", () => capacity([{ name: pool, nodes: 0, readyNodes: 0, gpus: 0 }]));
   });
 
+  it("a burst of keys: each Secret created once, never tried again and read back", async () => {
+    const n = 30;
+    const mark = proxy.requests.length;
+    await k.ok(["apply", "-f", "-"], [
+      `apiVersion: crosslogic.ai/v1alpha1\nkind: Environment\nmetadata: {name: burst, namespace: ${ns}}\nspec: {tier: development, routes: [{model: m, backend: {url: "http://127.0.0.1:9"}}]}`,
+      ...Array.from({ length: n }, (_, i) => `apiVersion: crosslogic.ai/v1alpha1\nkind: ApiKey\nmetadata: {name: burst-${i}, namespace: ${ns}}\nspec: {environment: burst}`),
+    ].join("\n---\n"));
+    await waitFor("every burst key Ready", async () => (await k.json<{ items: Obj[] }>(["get", "apikeys", "-n", ns, "-o", "json"])).items
+      .filter((o) => o.metadata.name.startsWith("burst-") && condition(o, "Ready")?.status === "True").length === n, 60_000);
+    const secretCalls = proxy.requests.slice(mark).filter((r) => /\/secrets(\/apikey-burst-|\?|$)/.test(r.path) && r.path.includes(`/namespaces/${ns}/`));
+    // A pass that runs before the new Secret's watch event would POST again (409) and GET it back.
+    assert.equal(secretCalls.filter((r) => r.method === "POST").length, n, "one create per key");
+    assert.deepEqual(secretCalls.filter((r) => r.method === "GET" && r.path.includes("apikey-burst-")), [], "no Secret read back after a conflict");
+    assert.equal((await gatewayConfig("burst")).keys.length, n);
+    await k.ok(["delete", "environment", "burst", "-n", ns]);
+  });
+
   it("deleting an Environment and the Tenant cleans up cross-namespace and cluster-scoped outputs", async () => {
     await k.ok(["delete", "environment", "prod", "-n", ns, "--wait=false"]);
     await waitFor("gateway config deleted", async () => !(await exists(["secret", `gwcfg-${ns}-prod`, "-n", system])));

@@ -22,9 +22,31 @@ const FM = FieldManagers.apiKey;
 
 type SecretObj = KubeObject & SecretLike & { type?: string };
 
+/** How long a Secret this process created stands in for it while the cache has not caught up. */
+const CREATED_MEMORY_MS = 30_000;
+
 export function apiKeyController(ctx: Context) {
   const { informers: inf, client } = ctx;
   const finalized = new FinalizedSet();
+  /**
+   * Secrets this process created that the cache may not show yet. The pass after a create often
+   * runs before the Secret's watch event (the ApiKey's own events come on another watch); without
+   * this it would try the create again, get 409 and read the Secret back: two wasted requests.
+   */
+  const created = new Map<string, { secret: SecretObj; at: number }>();
+  function cachedSecret(key: string): SecretObj | undefined {
+    const cached = inf.secrets.get(key) as SecretObj | undefined;
+    const mine = created.get(key);
+    if (mine && (cached || Date.now() - mine.at > CREATED_MEMORY_MS)) created.delete(key);
+    return cached ?? (created.has(key) ? mine!.secret : undefined);
+  }
+  function remember(secret: SecretObj): void {
+    const now = Date.now();
+    created.delete(`${secret.metadata.namespace}/${secret.metadata.name}`);
+    created.set(`${secret.metadata.namespace}/${secret.metadata.name}`, { secret, at: now });
+    // Oldest first: forget what can no longer stand in for anything.
+    for (const [k, v] of created) { if (now - v.at <= CREATED_MEMORY_MS) break; created.delete(k); }
+  }
   function secretMeta(apiKey: ApiKey & KubeObject): ChildObject {
     const tenant = tenantOfNamespace(apiKey.metadata.namespace!) ?? "";
     return {
@@ -47,12 +69,13 @@ export function apiKeyController(ctx: Context) {
     const key = generateApiKey(keyEnvForTier(env.spec.tier));
     const content = keySecretContent(key, { ...(apiKey.spec.rotationRequest ? { rotationRequest: apiKey.spec.rotationRequest } : {}), previous: [] });
     try {
-      const created = await client.request<SecretObj>({
+      const result = await client.request<SecretObj>({
         method: "POST", path: resourcePath(Types.secret, apiKey.metadata.namespace), query: { fieldManager: FM },
         body: { ...meta, type: "Opaque", metadata: { ...meta.metadata, annotations: { ...meta.metadata.annotations, ...content.annotations } }, data: content.data },
       });
       ctx.metrics.writes.inc({ controller: NAME, kind: "Secret", op: "create" });
-      return { secret: created, created: true };
+      remember(result);
+      return { secret: result, created: true };
     } catch (err) {
       // Already there (our cache was behind): use it; a key is never generated twice.
       if (!isConflict(err)) throw err;
@@ -70,6 +93,7 @@ export function apiKeyController(ctx: Context) {
       body: { ...secret, metadata: { ...secret.metadata, managedFields: undefined, annotations: { ...kept, ...content.annotations } }, data: { ...secret.data, ...content.data } },
     });
     ctx.metrics.writes.inc({ controller: NAME, kind: "Secret", op: "update" });
+    if (created.has(`${secret.metadata.namespace}/${secret.metadata.name}`)) remember(updated);
     return updated;
   }
 
@@ -78,7 +102,7 @@ export function apiKeyController(ctx: Context) {
     if (!apiKey) return;
     const ns = apiKey.metadata.namespace!;
     const secretName = apiKeySecretName(apiKey.metadata.name);
-    let secret = inf.secrets.get(`${ns}/${secretName}`) as SecretObj | undefined;
+    let secret = cachedSecret(`${ns}/${secretName}`);
     const tenant = tenantOfNamespace(ns) ?? null;
     const envKey = `${ns}/${apiKey.spec.environment}`;
 
