@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import YAML from "yaml";
 import { writeControlPlaneCerts, type ControlPlaneCerts } from "./certs.ts";
 import { StartError } from "./errors.ts";
+import { waitForCrds } from "./kube.ts";
 import { assertPortFree, freePort } from "./ports.ts";
 import { startProcess, waitUntilReady, type ManagedProcess } from "./process.ts";
 
@@ -142,7 +143,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
     if (opts.certManagerCrds !== false) {
       await kubectl(["apply", "--server-side", "-f", path.join(binDir, "cert-manager-crds")]);
-      await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io", "crd/clusterissuers.cert-manager.io"]);
+      await waitForCrds(kubectl, ["certificates.cert-manager.io", "issuers.cert-manager.io", "clusterissuers.cert-manager.io"]);
     }
 
     return {

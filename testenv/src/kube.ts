@@ -41,3 +41,21 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Waits until the named CRDs are Established. `kubectl wait --for=condition=…` fails at once, rather
+ * than waiting, when it reads a CRD whose status has no conditions yet (right after it was created):
+ * that answer is retried until the deadline.
+ */
+export async function waitForCrds(kubectl: (args: string[]) => Promise<unknown>, crds: string[], timeoutSeconds = 60): Promise<void> {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    try {
+      await kubectl(["wait", "--for=condition=Established", `--timeout=${timeoutSeconds}s`, ...crds.map((c) => `crd/${c}`)]);
+      return;
+    } catch (err) {
+      if (!/accessor error/.test((err as Error).message) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}

@@ -11,6 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { StartError } from "./errors.ts";
+import { waitForCrds } from "./kube.ts";
 import { freePort } from "./ports.ts";
 import { startProcess, waitUntilReady, type ManagedProcess } from "./process.ts";
 
@@ -69,7 +70,7 @@ export async function kubectl(opts: { kubeconfig: string; kubectl: string }, arg
 /** Applies the CrossLogic CRDs (server-side, idempotent) and waits until they are served. */
 export async function installCrds(opts: { kubeconfig: string; kubectl: string }): Promise<void> {
   await kubectl(opts, ["apply", "--server-side", "--force-conflicts", "-f", CRD_DIR]);
-  await kubectl(opts, ["wait", "--for=condition=Established", "--timeout=60s", "crd/tenants.crosslogic.ai", "crd/environments.crosslogic.ai", "crd/apikeys.crosslogic.ai"]);
+  await waitForCrds((args) => kubectl(opts, args), ["tenants.crosslogic.ai", "environments.crosslogic.ai", "apikeys.crosslogic.ai"]);
 }
 
 /** Applies pending migrations with the data package's CLI (what `make migrate` runs). */

@@ -12,13 +12,14 @@ import { fileURLToPath } from "node:url";
 import Stripe from "stripe";
 import { createTestDatabase, freePort } from "@crosslogic/testenv";
 import { testEnv } from "@crosslogic/testenv/test-env";
+import { waitForCrds } from "@crosslogic/testenv/kube";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const env = testEnv();
 let tdb: { url: string; drop(): Promise<void> };
 before(async () => {
   execFileSync(env.KUBECTL, [`--kubeconfig=${env.KUBECONFIG}`, "apply", "--server-side", "--force-conflicts", "-f", path.join(root, "crds/generated/tenants.crosslogic.ai.yaml")], { stdio: "ignore" });
-  execFileSync(env.KUBECTL, [`--kubeconfig=${env.KUBECONFIG}`, "wait", "--for=condition=Established", "--timeout=60s", "crd/tenants.crosslogic.ai"], { stdio: "ignore" });
+  await waitForCrds(async (args) => execFileSync(env.KUBECTL, [`--kubeconfig=${env.KUBECONFIG}`, ...args], { stdio: ["ignore", "pipe", "pipe"] }), ["tenants.crosslogic.ai"]);
   // A freshly established CRD answers 429 "storage is (re)initializing" for a moment.
   for (let i = 0; i < 50; i++) {
     try { execFileSync(env.KUBECTL, [`--kubeconfig=${env.KUBECONFIG}`, "get", "tenants"], { stdio: "ignore" }); break; } catch { await sleep(200); }

@@ -16,6 +16,7 @@ import Stripe from "stripe";
 import { createAuditStore, createDatabase, migrate, type Database } from "@crosslogic/data";
 import { createTestDatabase } from "@crosslogic/testenv";
 import { testEnv } from "@crosslogic/testenv/test-env";
+import { waitForCrds } from "@crosslogic/testenv/kube";
 import { createApp } from "../../src/app.ts";
 import { silentLogger } from "../../src/log.ts";
 import { reconcileAll } from "../../src/reconcile.ts";
@@ -64,7 +65,7 @@ const audits = async (action: string) => (await createAuditStore(db).query({ ten
 describe("Stripe webhooks drive tenant billing state", () => {
   before(async () => {
     kubectl("apply", "--server-side", "--force-conflicts", "-f", crd);
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/tenants.crosslogic.ai");
+    await waitForCrds(async (args) => kubectl(...args), ["tenants.crosslogic.ai"]);
     // A freshly established CRD answers 429 "storage is (re)initializing" for a moment.
     for (let i = 0; i < 50; i++) {
       try { kubectl("get", "tenants"); break; } catch { await new Promise((r) => setTimeout(r, 200)); }

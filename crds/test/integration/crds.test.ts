@@ -10,6 +10,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { testEnv } from "@crosslogic/testenv/test-env";
+import { waitForCrds } from "@crosslogic/testenv/kube";
 
 const env = testEnv();
 const crdDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../generated");
@@ -45,7 +46,7 @@ const apiKey = (name: string, spec: string) => `apiVersion: crosslogic.ai/v1alph
 describe("CRDs on the API server", () => {
   before(async () => {
     await ok(["apply", "--server-side", "--force-conflicts", "-f", crdDir]);
-    await ok(["wait", "--for=condition=Established", "--timeout=60s", "crd/tenants.crosslogic.ai", "crd/environments.crosslogic.ai", "crd/apikeys.crosslogic.ai"]);
+    await waitForCrds(ok, ["tenants.crosslogic.ai", "environments.crosslogic.ai", "apikeys.crosslogic.ai"]);
     await ok(["create", "namespace", ns]);
   });
   after(async () => {

@@ -11,7 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { freePort } from "@crosslogic/testenv";
-import { kube, waitFor, type Kube } from "@crosslogic/testenv/kube";
+import { kube, waitFor, waitForCrds, type Kube } from "@crosslogic/testenv/kube";
 
 export { kube, waitFor, type Kube };
 
@@ -20,7 +20,7 @@ export const CRD_DIR = path.join(root, "crds/generated");
 
 export async function installCrds(k: Kube): Promise<void> {
   await k.ok(["apply", "--server-side", "--force-conflicts", "-f", CRD_DIR]);
-  await k.ok(["wait", "--for=condition=Established", "--timeout=60s", "crd/tenants.crosslogic.ai", "crd/environments.crosslogic.ai", "crd/apikeys.crosslogic.ai"]);
+  await waitForCrds(k.ok, ["tenants.crosslogic.ai", "environments.crosslogic.ai", "apikeys.crosslogic.ai"]);
 }
 
 export interface OperatorProcess {
