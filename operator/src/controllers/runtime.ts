@@ -68,8 +68,8 @@ export interface ReconcileResult {
 /**
  * Paces gateway-config writes per Environment for newly issued keys: the first key after a quiet
  * spell is published at once; keys issued within `windowMs` of the last write go out together at the
- * end of that window (a burst of N keys costs one or two config writes, not N). Revocations and spec
- * changes are not paced.
+ * end of that window (a burst of N keys costs one or two config writes, not N). The Environment's
+ * reconcile enforces it (whichever event brings it there); revocations and spec changes are not paced.
  */
 export class PublishPacer {
   readonly windowMs: number;

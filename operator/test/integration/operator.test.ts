@@ -294,6 +294,12 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
 
   it("a burst of keys: each Secret created once, never tried again and read back", async () => {
     const n = 30;
+    // Nothing else in flight (other tests' keys), so the Secret creates counted below are the burst's.
+    await waitFor("quiet API traffic", async () => {
+      const before = proxy.writes().filter((w) => !w.path.includes("/leases/")).length;
+      await new Promise((r) => setTimeout(r, 1000));
+      return proxy.writes().filter((w) => !w.path.includes("/leases/")).length === before;
+    }, 30_000, 0);
     const mark = proxy.requests.length;
     await k.ok(["apply", "-f", "-"], [
       `apiVersion: crosslogic.ai/v1alpha1\nkind: Environment\nmetadata: {name: burst, namespace: ${ns}}\nspec: {tier: development, routes: [{model: m, backend: {url: "http://127.0.0.1:9"}}]}`,
@@ -306,6 +312,10 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     assert.equal(secretCalls.filter((r) => r.method === "POST").length, n, "one create per key");
     assert.deepEqual(secretCalls.filter((r) => r.method === "GET" && r.path.includes("apikey-burst-")), [], "no Secret read back after a conflict");
     assert.equal((await gatewayConfig("burst")).keys.length, n);
+    // Published together, not one config write per key: the Environment's first config, then the
+    // keys issued within each 500 ms pacing window in one write.
+    const configWrites = proxy.requests.slice(mark).filter((r) => r.method === "PATCH" && r.path.includes(`/secrets/gwcfg-${ns}-burst`)).length;
+    assert.ok(configWrites <= 4, `${configWrites} gateway-config writes for a burst of ${n} keys`);
     await k.ok(["delete", "environment", "burst", "-n", ns]);
   });
 

@@ -5,7 +5,8 @@ import {
 import { Types } from "../../kube/types.ts";
 import type { KubeObject } from "@crosslogic/kube/informer";
 import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinalizer, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
-import { readKeyMaterial, type SecretLike } from "../api-key/key-material.ts";
+import { publishedHashes, readKeyMaterial, type SecretLike } from "../api-key/key-material.ts";
+import { needsApply, withAppliedHash } from "../../kube/apply.ts";
 import { poolCapacity, type NodeLike } from "../node-pools.ts";
 import {
   desiredBackendPolicies, desiredCertificate, environmentLabels, gatewayConfigSecret, keyEntries, poolDefaultDeny, renderGatewayConfig, type ServiceLike,
@@ -97,12 +98,21 @@ export function environmentController(ctx: Context) {
       const keys = inf.apiKeys.listIn(ns)
         .filter((k) => k.spec.environment === env.metadata.name)
         .map((apiKey) => ({ apiKey: apiKey as ApiKey, material: readKeyMaterial(inf.secrets.get(`${ns}/${apiKeySecretName(apiKey.metadata.name)}`) as SecretLike | undefined) }));
-      const entries = keyEntries(env, tenant, keys, now);
+      const all = keyEntries(env, tenant, keys, now);
+      const published = inf.secrets.get(`${config.gatewayConfigNamespace}/${gatewayConfigSecretName(ns, env.metadata.name)}`) as (KubeObject & SecretLike) | undefined;
+      // Newly issued keys wait for the end of the pacing window when they are the only change (any
+      // pass may get here first: the ApiKey's, the Environment's own events); anything else goes now.
+      const wait = published ? ctx.publishPacer.delay(key) : 0;
+      const held = wait > 0 ? all.filter((e) => publishedHashes(published).has(e.hash)) : all;
+      const onlyNewKeys = held.length < all.length
+        && !needsApply(published, withAppliedHash(gatewayConfigSecret(env, tenantName, config.gatewayConfigNamespace, renderGatewayConfig(env, tenant, held))));
+      const entries = onlyNewKeys ? held : all;
+      if (onlyNewKeys) requeueAfterMs = wait;
       const doc = renderGatewayConfig(env, tenant, entries);
       const valid = validateGatewayConfig(doc);
       if (valid.ok) {
         const secret = gatewayConfigSecret(env, tenantName, config.gatewayConfigNamespace, doc);
-        if (await applyIfChanged(ctx, NAME, FM, Types.secret, secret, inf.secrets.get(`${config.gatewayConfigNamespace}/${secret.metadata.name}`)) !== "unchanged") ctx.publishPacer.wrote(key);
+        if (await applyIfChanged(ctx, NAME, FM, Types.secret, secret, published) !== "unchanged") ctx.publishPacer.wrote(key);
         gatewayConfig = { secretName: secret.metadata.name, keys: entries.length };
       } else {
         gatewayConfig = { invalid: valid.errors };
@@ -111,7 +121,7 @@ export function environmentController(ctx: Context) {
       // Come back when a rotated key's grace period ends, to drop it from the config.
       const graceEnds = entries.filter((e) => e.expiresAt && keys.some((k) => k.material.previous.some((p) => p.hash === e.hash)))
         .map((e) => Date.parse(e.expiresAt!) - now.getTime()).filter((d) => d > 0);
-      if (graceEnds.length) requeueAfterMs = Math.min(...graceEnds) + 1000;
+      if (graceEnds.length) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, Math.min(...graceEnds) + 1000);
     }
 
     const pools = (env.spec.routes ?? []).flatMap((r) => (r.nodePool ? [r.nodePool] : []));
