@@ -109,13 +109,17 @@ export async function startOperator(config: Readonly<Config>, deps: OperatorDeps
       new Controller("environment", queues.environment, environmentController(ctx), log, metrics),
       new Controller("apikey", queues.apiKey, apiKeyController(ctx), log, metrics),
     ];
-    for (const c of controllers) c.start(config.workers);
+    // Every object gets a pass now and each resync period, behind any change that comes in meanwhile
+    // (low priority): with 10,000 keys a resync must not hold a new key's publication for seconds.
     const resyncAll = () => {
-      for (const t of inf.tenants.list()) queues.tenant.add(objectKey(t));
-      for (const e of inf.environments.list()) queues.environment.add(objectKey(e));
-      for (const k of inf.apiKeys.list()) queues.apiKey.add(objectKey(k));
+      for (const t of inf.tenants.list()) queues.tenant.add(objectKey(t), true);
+      for (const e of inf.environments.list()) queues.environment.add(objectKey(e), true);
+      for (const k of inf.apiKeys.list()) queues.apiKey.add(objectKey(k), true);
     };
+    // What the initial listing queued is that same first pass.
+    for (const q of Object.values(queues)) q.demoteAll();
     resyncAll();
+    for (const c of controllers) c.start(config.workers);
     resyncTimer = setInterval(resyncAll, config.resyncSeconds * 1000);
     resyncTimer.unref();
   }

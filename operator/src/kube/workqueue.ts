@@ -2,7 +2,8 @@
  * A deduplicating work queue with per-key serialisation (client-go's workqueue semantics): a key
  * added many times while waiting is processed once; a key added while being processed is processed
  * again after, never by two workers at once. Failed keys come back after an exponential backoff
- * with jitter; delayed adds keep only the earliest deadline.
+ * with jitter; delayed adds keep only the earliest deadline. Keys added at low priority wait until
+ * no other key does.
  */
 import { backoffDelay } from "@crosslogic/kube/backoff";
 
@@ -13,8 +14,14 @@ export interface QueueOptions {
 }
 
 export class WorkQueue {
-  #queue: string[] = [];
-  #dirty = new Set<string>();
+  /** Waiting keys in FIFO order, [key, entry number]; an entry whose number is no longer the key's is skipped. */
+  #high: Array<[string, number]> = [];
+  #low: Array<[string, number]> = [];
+  /** The live queue entry of each waiting key. */
+  #entries = new Map<string, number>();
+  #entrySeq = 0;
+  /** Keys to process (waiting, or again after the current pass), and whether only at low priority. */
+  #dirty = new Map<string, { low: boolean }>();
   #processing = new Set<string>();
   #failures = new Map<string, number>();
   #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
@@ -27,17 +34,50 @@ export class WorkQueue {
   }
 
   get length(): number {
-    return this.#queue.length;
+    return this.#entries.size;
   }
 
-  add(key: string): void {
-    if (this.#shuttingDown || this.#dirty.has(key)) return;
-    this.#dirty.add(key);
+  /**
+   * Queues `key`. `low`: a pass nothing asked for (a periodic resync, the first pass after start),
+   * taken only when no other key waits, so that a change is never queued behind every object of the
+   * cluster (controller-runtime's priority queue does the same). Adding a waiting low key without
+   * `low` moves it up.
+   */
+  add(key: string, low = false): void {
+    if (this.#shuttingDown) return;
+    const dirty = this.#dirty.get(key);
+    if (dirty) {
+      if (!low && dirty.low) {
+        dirty.low = false;
+        if (this.#entries.has(key)) this.#enqueue(key, false);
+      }
+      return;
+    }
+    this.#dirty.set(key, { low });
     if (this.#processing.has(key)) return;
+    this.#dispatch(key, low);
+  }
+
+  /** Every waiting key to low priority: what was queued before the controllers started. */
+  demoteAll(): void {
+    for (const [key, d] of this.#dirty) {
+      if (d.low || !this.#entries.has(key)) continue;
+      d.low = true;
+      this.#enqueue(key, true);
+    }
+  }
+
+  #dispatch(key: string, low: boolean): void {
     const waiter = this.#waiters.shift();
     if (waiter) { this.#dirty.delete(key); this.#processing.add(key); waiter(key); return; }
-    this.#queue.push(key);
-    this.#opts.onDepth?.(this.#queue.length);
+    this.#enqueue(key, low);
+  }
+
+  #enqueue(key: string, low: boolean): void {
+    const n = ++this.#entrySeq;
+    this.#entries.set(key, n);
+    (low ? this.#low : this.#high).push([key, n]);
+    this.#opts.onDepth?.(this.#entries.size);
   }
 
   addAfter(key: string, delayMs: number): void {
@@ -72,11 +112,15 @@ export class WorkQueue {
   /** The next key to process (marked as processing), or undefined once shut down. */
   get(): Promise<string | undefined> {
     if (this.#shuttingDown) return Promise.resolve(undefined);
-    const key = this.#queue.shift();
-    if (key !== undefined) {
+    for (;;) {
+      const next = this.#high.shift() ?? this.#low.shift();
+      if (next === undefined) break;
+      const [key, n] = next;
+      if (this.#entries.get(key) !== n) continue; // moved up: its live entry is elsewhere
+      this.#entries.delete(key);
       this.#dirty.delete(key);
       this.#processing.add(key);
-      this.#opts.onDepth?.(this.#queue.length);
+      this.#opts.onDepth?.(this.#entries.size);
       return Promise.resolve(key);
     }
     return new Promise((resolve) => this.#waiters.push(resolve));
@@ -84,10 +128,8 @@ export class WorkQueue {
 
   done(key: string): void {
     this.#processing.delete(key);
-    if (this.#dirty.has(key)) {
-      this.#dirty.delete(key);
-      this.add(key);
-    }
+    const dirty = this.#dirty.get(key);
+    if (dirty) this.#dispatch(key, dirty.low);
   }
 
   shutDown(): void {

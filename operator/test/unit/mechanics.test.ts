@@ -30,6 +30,35 @@ describe("work queue", () => {
     q.shutDown();
     assert.equal(await q.get(), undefined);
   });
+  it("takes a change before every resync pass queued ahead of it", async () => {
+    const q = new WorkQueue();
+    for (let i = 0; i < 10_000; i++) q.add(`ns/k${i}`, true);   // a resync of 10,000 keys
+    q.add("ns/new");                                           // a key created meanwhile
+    assert.equal(await q.get(), "ns/new");
+    assert.equal(await q.get(), "ns/k0", "then the resync, in order");
+    q.add("ns/k5");                                            // a change to a key the resync holds: moved up
+    assert.equal(await q.get(), "ns/k5");
+    assert.equal(await q.get(), "ns/k1");
+    q.add("ns/k1", true);                                      // re-added low while processing: once more after done()
+    q.done("ns/k1");
+    const order: string[] = [];
+    for (let k = await q.get(); k !== undefined && order.length < 10_000; k = q.length ? await q.get() : undefined) order.push(k);
+    assert.equal(order.length, 9_998, "each waiting key once (k5 was taken already, k1 again)");
+    assert.equal(new Set(order).size, order.length, "no key twice");
+    assert.equal(order.at(-1), "ns/k1");
+    assert.equal(q.length, 0);
+    q.shutDown();
+  });
+  it("demotes what was queued before the controllers started", async () => {
+    const q = new WorkQueue();
+    q.add("a"); q.add("b");
+    q.demoteAll();
+    q.add("c", true);
+    q.add("d");
+    assert.deepEqual([await q.get(), await q.get(), await q.get(), await q.get()], ["d", "a", "b", "c"]);
+    assert.equal(q.length, 0);
+    q.shutDown();
+  });
   it("keeps only the earliest delayed add", async () => {
     const q = new WorkQueue();
     q.addAfter("k", 10_000);
