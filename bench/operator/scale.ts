@@ -8,7 +8,7 @@
  *   - the operator's memory.
  * Writes bench/results/operator-scale.json.
  *
- *   node bench/operator/scale.ts [--tenants 1000] [--concurrency 24] [--timeout 900] [--samples 40] [--quiet 65] [--identity chart|admin]
+ *   node bench/operator/scale.ts [--tenants 1000] [--concurrency 24] [--timeout 900] [--samples 40] [--quiet 65] [--identity chart|admin] [--workers N]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -42,6 +42,8 @@ const SUSPEND_SAMPLES = Math.min(10, T);
 const QUIET_S = arg("quiet", 65);
 const IDENTITY = process.argv.includes("--identity") ? process.argv[process.argv.indexOf("--identity") + 1] : "chart";
 if (IDENTITY !== "chart" && IDENTITY !== "admin") throw new Error("--identity must be chart or admin");
+/** The operator's workers per controller (its WORKERS setting; the chart's default when not given). */
+const WORKERS = process.argv.includes("--workers") ? arg("workers", 0) : undefined;
 const RESYNC_S = 30;
 const SYSTEM = "crosslogic-system";
 /** The gateway-config Secrets' own namespace, as the chart sets it (GATEWAY_CONFIG_NAMESPACE). */
@@ -55,6 +57,17 @@ const pct = (xs: number[], p: number) => {
   return +s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!.toFixed(1);
 };
 const summary = (xs: number[]) => ({ samples: xs.length, p50Ms: pct(xs, 50), p99Ms: pct(xs, 99), maxMs: xs.length ? +Math.max(...xs).toFixed(1) : null });
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux; clock ticks of 1/100 s). */
+const cpuSeconds = (pid: number | undefined): number => {
+  if (pid === undefined) return NaN;
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+};
 
 /** At most `n` calls of `fn` in flight. */
 function limiter(n: number) {
@@ -114,7 +127,7 @@ try {
   namespaces.start();
   await Promise.all(informers.map((i) => i.waitForSync()));
 
-  op = await startOperatorProcess({ KUBECONFIG: operatorKubeconfig, SYSTEM_NAMESPACE: SYSTEM, GATEWAY_CONFIG_NAMESPACE: CONFIG_NS, REDIS_URL: redis.url, LOG_LEVEL: "warn", LEADER_ELECTION: "false", RESYNC_SECONDS: String(RESYNC_S) });
+  op = await startOperatorProcess({ KUBECONFIG: operatorKubeconfig, SYSTEM_NAMESPACE: SYSTEM, GATEWAY_CONFIG_NAMESPACE: CONFIG_NS, REDIS_URL: redis.url, LOG_LEVEL: "warn", LEADER_ELECTION: "false", RESYNC_SECONDS: String(RESYNC_S), ...(WORKERS ? { WORKERS: String(WORKERS) } : {}) });
   const operator = op;
   const metricsText = async () => (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text();
   const metricSum = (text: string, name: string, filter: (labels: string) => boolean = () => true) =>
@@ -158,6 +171,14 @@ try {
     } as ApiKey)));
   };
   log(`creating ${T} Tenants, ${T * ENVS_PER_TENANT} Environments, ${T * KEYS_PER_TENANT} ApiKeys (${CONCURRENCY} requests in flight at most)`);
+  // Where the machine's CPU goes during the scale phase (the processes share two cores).
+  const cpuOf = () => ({
+    apiServer: cpuSeconds(cp.processes.find((p) => p.name === "kube-apiserver")?.pid),
+    etcd: cpuSeconds(cp.processes.find((p) => p.name === "etcd")?.pid),
+    operator: cpuSeconds(operator.child.pid),
+    driver: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+  });
+  const cpu0 = cpuOf();
   const t0 = performance.now();
   const tenantPool = limiter(Math.max(4, Math.ceil(CONCURRENCY / 2)));
   let createdAt: number | undefined;
@@ -182,6 +203,7 @@ try {
   /** The operator's writes by controller, kind and operation (where the API server's time goes). */
   const writesBy = (text: string) => Object.fromEntries(text.split("\n").filter((l) => l.startsWith("crosslogic_operator_writes_total{"))
     .map((l) => [l.slice(l.indexOf("{") + 1, l.indexOf("}")).replace(/"/g, ""), Number(l.split(" ").at(-1))] as const).sort((a, b) => b[1] - a[1]));
+  const cpu1 = cpuOf();
   const lastReady = Math.max(...[...readyAt.Tenant.values(), ...readyAt.Environment.values(), ...readyAt.ApiKey.values()]);
   const scale = {
     tenants: T, environments: want.Environment, apiKeys: want.ApiKey,
@@ -193,6 +215,9 @@ try {
     createRetries: retries,
     operatorMemoryAtReady: memory(await metricsText()),
     operatorWritesByKind: writesBy(await metricsText()),
+    operatorWrites: operatorWrites(await metricsText()),
+    driverCreates: T * (1 + ENVS_PER_TENANT + KEYS_PER_TENANT),
+    cpuSecondsDuringScale: Object.fromEntries(Object.entries(cpu1).map(([k, v]) => [k, +(v - cpu0[k as keyof typeof cpu0]).toFixed(1)])),
     progress,
   };
   log(`scale phase: ${JSON.stringify({ ...scale, progress: undefined })}`);
@@ -294,7 +319,7 @@ try {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, node: process.version, loadavgAtEnd: os.loadavg().map((l) => +l.toFixed(2)) },
     setup: {
-      identity: IDENTITY, concurrency: CONCURRENCY, keysPerTenant: KEYS_PER_TENANT, environmentsPerTenant: ENVS_PER_TENANT, operatorWorkersPerController: 4,
+      identity: IDENTITY, concurrency: CONCURRENCY, keysPerTenant: KEYS_PER_TENANT, environmentsPerTenant: ENVS_PER_TENANT, operatorWorkersPerController: WORKERS ?? "the operator's default",
       note: `Local kube-apiserver + etcd, the operator, Redis, the gateway and this driver share the machine. Identity ${IDENTITY}: 'chart' = the operator and the gateway authenticate as the Helm chart's ServiceAccounts (TokenRequest tokens) under the chart's RBAC, as in a cluster; 'admin' = as system:masters (no RBAC evaluation). Objects are created through the API (POST) by a bounded pool; Ready times come from watches. Per tenant: the Tenant, then (once its namespace is seen on a watch) its 3 Environments and 10 ApiKeys; Ready when all are. The gateway starts after the scale phase and loads every environment's config. Latency samples run one at a time after the scale phase, with the system at rest (all objects loaded, nothing else changing); p99 of 40 samples is close to the maximum. Latencies during the creation churn are not measured.`,
     },
     targets: { allReadySeconds: 120, createToUsableP99Ms: 2000, revokeToRefusedP99Ms: 1000, steadyStateWrites: 0 },
@@ -312,6 +337,7 @@ try {
   };
   fs.mkdirSync(path.join(root, "bench/results"), { recursive: true });
   fs.writeFileSync(path.join(root, "bench/results/operator-scale.json"), `${JSON.stringify(result, null, 2)}\n`);
+  fs.writeFileSync(path.join(root, "bench/results/operator-scale.md"), markdown(result));
   console.log(JSON.stringify({ ...result, scale: { ...result.scale, progress: `${result.scale.progress.length} points` } }, null, 2));
 } finally {
   for (const i of informers) await i.stop();
@@ -321,4 +347,40 @@ try {
   await redis.stop();
   await cp.stop();
   fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** The short summary next to the JSON: each figure of TARGETS.md with its target. */
+function markdown(r: {
+  date: string; setup: { identity: string };
+  scale: { tenants: number; environments: number; apiKeys: number; allReadySeconds: number | null; operatorWrites: number; driverCreates: number; cpuSecondsDuringScale: Record<string, number>; operatorWritesByKind: Record<string, number> };
+  steadyState: { writes: number; seconds: number };
+  gateway: Record<"createToUsable" | "revokeToRefused" | "suspendToRefused", { p50Ms: number | null; p99Ms: number | null; samples: number }>;
+}): string {
+  const s = r.scale;
+  const ok = (pass: boolean) => (pass ? "✓" : "✗");
+  const lat = (x: { p50Ms: number | null; p99Ms: number | null; samples: number }) => `p50 ${x.p50Ms} ms, p99 ${x.p99Ms} ms (${x.samples} samples)`;
+  const writes = s.operatorWrites + s.driverCreates;
+  const cpu = s.cpuSecondsDuringScale;
+  return [
+    `# Control-plane benchmark (${r.date})`,
+    "",
+    `Local kube-apiserver + etcd, the operator (as the chart's ServiceAccount: identity ${r.setup.identity}), Redis, the gateway and the driver on one 2-core machine.`,
+    "",
+    "| figure | measured | target |",
+    "|---|---|---|",
+    `| ${s.tenants} Tenants / ${s.environments} Environments / ${s.apiKeys} ApiKeys to Ready | ${s.allReadySeconds ?? "timed out"} s | ≤ 120 s ${ok(s.allReadySeconds !== null && s.allReadySeconds <= 120)} |`,
+    `| ApiKey created → usable at the gateway | ${lat(r.gateway.createToUsable)} | p99 ≤ 2 s ${ok((r.gateway.createToUsable.p99Ms ?? Infinity) <= 2000)} |`,
+    `| ApiKey revoked → refused | ${lat(r.gateway.revokeToRefused)} | p99 ≤ 1 s ${ok((r.gateway.revokeToRefused.p99Ms ?? Infinity) <= 1000)} |`,
+    `| Tenant suspended → refused | ${lat(r.gateway.suspendToRefused)} | p99 ≤ 1 s ${ok((r.gateway.suspendToRefused.p99Ms ?? Infinity) <= 1000)} |`,
+    `| writes in steady state (${r.steadyState.seconds} s) | ${r.steadyState.writes} | 0 ${ok(r.steadyState.writes === 0)} |`,
+    "",
+    `Writes to the API server during the scale phase: ${writes} (${(writes / s.tenants).toFixed(1)} per tenant: ${s.driverCreates / s.tenants} creates by the driver, ${(s.operatorWrites / s.tenants).toFixed(1)} by the operator).`,
+    `CPU seconds during it: kube-apiserver ${cpu.apiServer}, etcd ${cpu.etcd}, operator ${cpu.operator}, driver ${cpu.driver}` +
+      (s.allReadySeconds ? ` (the API server used ${(cpu.apiServer! / s.allReadySeconds).toFixed(2)} of the 2 cores; ${((cpu.apiServer! * 1000) / writes).toFixed(1)} ms of its CPU per write).` : "."),
+    "",
+    "| operator writes by controller, kind and operation | count |",
+    "|---|---|",
+    ...Object.entries(s.operatorWritesByKind).map(([k, v]) => `| ${k} | ${v} |`),
+    "",
+  ].join("\n");
 }

@@ -41,6 +41,13 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
   let proxy: CountingProxy;
   let redis: Redis;
   const revocations: Array<Record<string, string>> = [];
+  /** Waits until the operator has written nothing (Lease renewals aside) for `spellMs`. */
+  const quiet = (spellMs: number, timeoutMs: number) => waitFor("quiet API traffic", async () => {
+    const writes = () => proxy.writes().filter((w) => !w.path.includes("/leases/")).length;
+    const before = writes();
+    await new Promise((r) => setTimeout(r, spellMs));
+    return writes() === before;
+  }, timeoutMs, 0);
   const operatorEnv = () => ({ KUBECONFIG: proxy.kubeconfig, SYSTEM_NAMESPACE: system, POD_NAME: `op-${id}`, RESYNC_SECONDS: "3", REDIS_URL: env.REDIS_URL, KEY_ROTATION_GRACE_SECONDS: "3600", DEFAULT_ISSUER_NAME: "letsencrypt", LEASE_DURATION_SECONDS: "4" });
 
   before(async () => {
@@ -161,11 +168,7 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
 
   it("nothing changed → zero write requests through several resyncs", async () => {
     // Let in-flight work settle, then count writes over three resync periods (RESYNC_SECONDS=3).
-    await waitFor("quiet API traffic", async () => {
-      const before = proxy.writes().filter((w) => !w.path.includes("/leases/")).length;
-      await new Promise((r) => setTimeout(r, 2500));
-      return proxy.writes().filter((w) => !w.path.includes("/leases/")).length === before;
-    }, 60_000, 0);
+    await quiet(2500, 60_000);
     const start = proxy.requests.length;
     const reconcilesBefore = await op.metric("crosslogic_operator_reconcile_total");
     await new Promise((r) => setTimeout(r, 10_000));
@@ -295,11 +298,7 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
   it("a burst of keys: each Secret created once, never tried again and read back", async () => {
     const n = 30;
     // Nothing else in flight (other tests' keys), so the Secret creates counted below are the burst's.
-    await waitFor("quiet API traffic", async () => {
-      const before = proxy.writes().filter((w) => !w.path.includes("/leases/")).length;
-      await new Promise((r) => setTimeout(r, 1000));
-      return proxy.writes().filter((w) => !w.path.includes("/leases/")).length === before;
-    }, 30_000, 0);
+    await quiet(1000, 30_000);
     const mark = proxy.requests.length;
     await k.ok(["apply", "-f", "-"], [
       `apiVersion: crosslogic.ai/v1alpha1\nkind: Environment\nmetadata: {name: burst, namespace: ${ns}}\nspec: {tier: development, routes: [{model: m, backend: {url: "http://127.0.0.1:9"}}]}`,
