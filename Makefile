@@ -107,7 +107,7 @@ doctor: ## Deployment checklist against a running system (default: make dev-up's
 
 bench: bench-gateway bench-safety bench-operator ## Benchmarks; results under bench/results/
 
-bench-operator: deps ## Control plane (TARGETS.md): 1,000 Tenants/3,000 Environments/10,000 ApiKeys to Ready, gateway create/revoke latencies, steady-state writes; ARGS="--tenants N"; bench/results/operator-scale.json
+bench-operator: deps ## Control plane (TARGETS.md): 1,000 Tenants/3,000 Environments/10,000 ApiKeys to Ready, gateway create/revoke latencies, steady-state writes; ARGS="--tenants N"; bench/results/operator-scale.{json,md}
 	@$(NODE) bench/operator/scale.ts $(ARGS)
 
 bench-safety: deps ## Content-screening throughput; bench/results/safety.json

@@ -6,7 +6,7 @@
  *   - ApiKey created → usable at the gateway, revoked → refused, tenant suspended → refused (p50/p99);
  *   - writes to the API server in steady state (target 0);
  *   - the operator's memory.
- * Writes bench/results/operator-scale.json.
+ * Writes bench/results/operator-scale.{json,md} (operator-scale-admin.* with --identity admin).
  *
  *   node bench/operator/scale.ts [--tenants 1000] [--concurrency 24] [--timeout 900] [--samples 40] [--quiet 65] [--identity chart|admin] [--workers N]
  */
@@ -42,6 +42,8 @@ const SUSPEND_SAMPLES = Math.min(10, T);
 const QUIET_S = arg("quiet", 65);
 const IDENTITY = process.argv.includes("--identity") ? process.argv[process.argv.indexOf("--identity") + 1] : "chart";
 if (IDENTITY !== "chart" && IDENTITY !== "admin") throw new Error("--identity must be chart or admin");
+/** Where the results go: the comparison run without RBAC keeps its own files. */
+const OUT = IDENTITY === "admin" ? "operator-scale-admin" : "operator-scale";
 /** The operator's workers per controller (its WORKERS setting; the chart's default when not given). */
 const WORKERS = process.argv.includes("--workers") ? arg("workers", 0) : undefined;
 const RESYNC_S = 30;
@@ -336,8 +338,8 @@ try {
     operatorWritesTotal: operatorWrites(finalText),
   };
   fs.mkdirSync(path.join(root, "bench/results"), { recursive: true });
-  fs.writeFileSync(path.join(root, "bench/results/operator-scale.json"), `${JSON.stringify(result, null, 2)}\n`);
-  fs.writeFileSync(path.join(root, "bench/results/operator-scale.md"), markdown(result));
+  fs.writeFileSync(path.join(root, `bench/results/${OUT}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  fs.writeFileSync(path.join(root, `bench/results/${OUT}.md`), markdown(result));
   console.log(JSON.stringify({ ...result, scale: { ...result.scale, progress: `${result.scale.progress.length} points` } }, null, 2));
 } finally {
   for (const i of informers) await i.stop();
@@ -364,7 +366,7 @@ function markdown(r: {
   return [
     `# Control-plane benchmark (${r.date})`,
     "",
-    `Local kube-apiserver + etcd, the operator (as the chart's ServiceAccount: identity ${r.setup.identity}), Redis, the gateway and the driver on one 2-core machine.`,
+    `Local kube-apiserver + etcd, the operator (${r.setup.identity === "chart" ? "as the chart's ServiceAccount, under the chart's RBAC" : "as system:masters: no RBAC checks, for comparison"}), Redis, the gateway and the driver on one 2-core machine.`,
     "",
     "| figure | measured | target |",
     "|---|---|---|",
