@@ -26,6 +26,7 @@ export const Reasons = {
   environmentNotFound: "EnvironmentNotFound",
   invalidSpec: "InvalidSpec",
   invalidGatewayConfig: "InvalidGatewayConfig",
+  gatewayConfigTooLarge: "GatewayConfigTooLarge",
   serviceNotFound: "ServiceNotFound",
   certificatePending: "CertificatePending",
   certificateIssued: "CertificateIssued",

@@ -318,6 +318,31 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     await k.ok(["delete", "environment", "burst", "-n", ns]);
   });
 
+  it("more keys than one config Secret holds: as many published as fit, the Environment says why, a revocation still goes out", async () => {
+    // 70 keys, each allowed 128 long model names (~17 KB in the config): ~1.2 MB, over a Secret's 1 MiB.
+    const models = JSON.stringify(Array.from({ length: 128 }, (_, i) => `${"m".repeat(120)}-${i}`));
+    await k.ok(["apply", "-f", "-"], [
+      `apiVersion: crosslogic.ai/v1alpha1\nkind: Environment\nmetadata: {name: wide, namespace: ${ns}}\nspec: {tier: development, routes: [{model: m, backend: {url: "http://127.0.0.1:9"}}]}`,
+      ...Array.from({ length: 70 }, (_, i) => `apiVersion: crosslogic.ai/v1alpha1\nkind: ApiKey\nmetadata: {name: wide-${i}, namespace: ${ns}, labels: {wide: "yes"}}\nspec: {environment: wide, models: ${models}}`),
+    ].join("\n---\n"));
+    const tooLarge = await waitFor("GatewayConfigTooLarge on the Environment", async () => {
+      const c = condition(await get(["environment", "wide", "-n", ns]), "GatewayConfigReady") as { reason: string; message?: string } | undefined;
+      return c?.reason === "GatewayConfigTooLarge" ? c : undefined;
+    }, 60_000);
+    const secret = await get(["secret", `gwcfg-${ns}-wide`, "-n", system]);
+    const bytes = Buffer.from(secret.data!["config.json"]!, "base64").length;
+    const published = (await gatewayConfig("wide")).keys;
+    assert.ok(bytes <= 1024 * 1024 && published.length > 0 && published.length < 70, `${published.length} keys in ${bytes} bytes`);
+    assert.match(tooLarge.message!, new RegExp(`holds ${published.length} key\\(s\\); ${70 - published.length} more would take it over the 1 MiB`));
+    assert.equal(condition(await get(["environment", "wide", "-n", ns]), "Ready")?.status, "False");
+    // Removing a published key is always written, though the config stays full.
+    const victim = published[0]!;
+    await k.ok(["patch", "apikey", victim.name, "-n", ns, "--type=merge", "-p", '{"spec":{"revoked":true}}']);
+    await waitFor("the revoked key out of the full config", async () => !(await gatewayConfig("wide")).keys.some((x) => x.hash === victim.hash));
+    await k.ok(["delete", "apikeys", "-n", ns, "-l", "wide=yes", "--wait=false"]);
+    await k.ok(["delete", "environment", "wide", "-n", ns]);
+  });
+
   it("deleting an Environment and the Tenant cleans up cross-namespace and cluster-scoped outputs", async () => {
     await k.ok(["delete", "environment", "prod", "-n", ns, "--wait=false"]);
     await waitFor("gateway config deleted", async () => !(await exists(["secret", `gwcfg-${ns}-prod`, "-n", system])));

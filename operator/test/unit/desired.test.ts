@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { API_VERSION, generateApiKey, hashApiKey, validateGatewayConfig, withDefaults, type ApiKey, type ApiKeySpec, type Environment, type EnvironmentSpec, type Tenant, type TenantSpec } from "@crosslogic/crds";
 import { desiredTenantChildren, desiredTenantRoles, desiredTenantViewer, roleRules } from "../../src/controllers/tenant/desired.ts";
 import { tenantStatus } from "../../src/controllers/tenant/status.ts";
-import { desiredBackendPolicies, desiredCertificate, keyEntries, renderGatewayConfig } from "../../src/controllers/environment/desired.ts";
+import { desiredBackendPolicies, desiredCertificate, fitGatewayConfig, GATEWAY_CONFIG_MAX_BYTES, keyEntries, renderGatewayConfig } from "../../src/controllers/environment/desired.ts";
 import { environmentStatus } from "../../src/controllers/environment/status.ts";
 import { keySecretContent, readKeyMaterial, type KeyMaterial } from "../../src/controllers/api-key/key-material.ts";
 
@@ -55,6 +55,32 @@ describe("Tenant desired state", () => {
 });
 
 describe("Environment desired state", () => {
+  it("gateway config over a Secret's 1 MiB: published keys first (a removal is always written), then new ones as far as they fit", () => {
+    const models = Array.from({ length: 128 }, (_, i) => `${"m".repeat(120)}-${i}`);
+    const keys = Array.from({ length: 80 }, (_, i) => {
+      const k = apiKey(`k${String(i).padStart(2, "0")}`, { models });
+      return { apiKey: k, material: material(generateApiKey("live")) };
+    });
+    const all = keyEntries(environment(), tenant(), keys, now);
+    const size = (e: typeof all) => Buffer.byteLength(JSON.stringify(renderGatewayConfig(environment(), tenant(), e)));
+    assert.ok(size(all) > GATEWAY_CONFIG_MAX_BYTES, `${size(all)} bytes: the case needs more than a Secret holds`);
+    assert.deepEqual(fitGatewayConfig(all.slice(0, 10), new Set(), size), { entries: all.slice(0, 10), left: 0 }, "fits: unchanged");
+    // The last 20 (by name) are the ones already published: they are kept, the new ones fill the rest.
+    const published = new Set(all.slice(60).map((e) => e.hash));
+    const fit = fitGatewayConfig(all, published, size);
+    assert.ok(size(fit.entries) <= GATEWAY_CONFIG_MAX_BYTES);
+    assert.ok(fit.left > 0 && fit.entries.length + fit.left === all.length);
+    assert.ok(all.slice(60).every((e) => fit.entries.includes(e)), "every published key kept");
+    assert.deepEqual(fit.entries.map((e) => e.name), [...fit.entries.map((e) => e.name)].sort(), "order kept");
+    assert.equal(size(fitGatewayConfig(all, published, size).entries.concat(all.find((e) => !fit.entries.includes(e))!)) > GATEWAY_CONFIG_MAX_BYTES, true, "as many as fit");
+    // The status says so: not Ready, with what to do.
+    const st = environmentStatus(environment(), { tenantFound: true, tenantSuspended: false, certificate: undefined, missingServices: [], gatewayConfig: { secretName: "s", keys: fit.entries.length, tooLarge: fit.left }, nodePools: [] }, now);
+    const c = st.conditions!.find((x) => x.type === "GatewayConfigReady")!;
+    assert.equal(c.status, "False");
+    assert.equal(c.reason, "GatewayConfigTooLarge");
+    assert.match(c.message!, new RegExp(`${fit.left} more would take it over the 1 MiB`));
+    assert.equal(st.conditions!.find((x) => x.type === "Ready")!.status, "False");
+  });
   it("Certificate: ECDSA P-256, 90 days, renew 30 days before, operator default issuer", () => {
     const cert = desiredCertificate(environment({ hostnames: ["a.example.com"] }), "acme", { name: "le", kind: "ClusterIssuer" })!;
     assert.deepEqual(cert.spec, {

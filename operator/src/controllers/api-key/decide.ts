@@ -66,7 +66,7 @@ export function apiKeyStatus(apiKey: ApiKey, seen: ApiKeyObservation, now: Date)
     ? { type: ConditionTypes.published, status: seen.published ? "False" : "True", reason: Reasons.keyRevoked, message: seen.published ? "Revoked; removal from the gateway config pending" : "Revoked: removed from the gateway config" }
     : seen.published
       ? { type: ConditionTypes.published, status: "True", reason: Reasons.reconciled, message: "Key hash is in the environment's gateway config" }
-      : { type: ConditionTypes.published, status: "False", reason: seen.environmentFound ? Reasons.progressing : Reasons.environmentNotFound, message: seen.environmentFound ? "Waiting for the environment's gateway config" : `Environment ${apiKey.spec.environment} not found in this namespace` };
+      : { type: ConditionTypes.published, status: "False", reason: seen.environmentFound ? Reasons.progressing : Reasons.environmentNotFound, message: seen.environmentFound ? "Waiting for the environment's gateway config (if this lasts, the Environment's GatewayConfigReady condition says why)" : `Environment ${apiKey.spec.environment} not found in this namespace` };
   const ready: ConditionInput = apiKey.spec.revoked
     ? { type: ConditionTypes.ready, status: "False", reason: Reasons.keyRevoked, message: "The key is revoked" }
     : expired && current

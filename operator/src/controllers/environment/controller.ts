@@ -9,7 +9,7 @@ import { publishedHashes, readKeyMaterial, type SecretLike } from "../api-key/ke
 import { needsApply, withAppliedHash } from "../../kube/apply.ts";
 import { poolCapacity, type NodeLike } from "../node-pools.ts";
 import {
-  desiredBackendPolicies, desiredCertificate, environmentLabels, gatewayConfigSecret, keyEntries, poolDefaultDeny, renderGatewayConfig, type ServiceLike,
+  desiredBackendPolicies, desiredCertificate, environmentLabels, fitGatewayConfig, gatewayConfigSecret, keyEntries, poolDefaultDeny, renderGatewayConfig, type ServiceLike,
 } from "./desired.ts";
 import { environmentStatus, type EnvironmentObservation } from "./status.ts";
 
@@ -106,14 +106,16 @@ export function environmentController(ctx: Context) {
       const held = wait > 0 ? all.filter((e) => publishedHashes(published).has(e.hash)) : all;
       const onlyNewKeys = held.length < all.length
         && !needsApply(published, withAppliedHash(gatewayConfigSecret(env, tenantName, config.gatewayConfigNamespace, renderGatewayConfig(env, tenant, held))));
-      const entries = onlyNewKeys ? held : all;
       if (onlyNewKeys) requeueAfterMs = wait;
+      const configBytes = (e: typeof all) => Buffer.byteLength(JSON.stringify(renderGatewayConfig(env, tenant, e)));
+      const { entries, left } = fitGatewayConfig(onlyNewKeys ? held : all, publishedHashes(published), configBytes);
+      if (left > 0) ctx.log.warn("Gateway config of Environment over the Secret size limit: keys left out", { environment: key, keys: entries.length, left });
       const doc = renderGatewayConfig(env, tenant, entries);
       const valid = validateGatewayConfig(doc);
       if (valid.ok) {
         const secret = gatewayConfigSecret(env, tenantName, config.gatewayConfigNamespace, doc);
         if (await applyIfChanged(ctx, NAME, FM, Types.secret, secret, published) !== "unchanged") ctx.publishPacer.wrote(key);
-        gatewayConfig = { secretName: secret.metadata.name, keys: entries.length };
+        gatewayConfig = { secretName: secret.metadata.name, keys: entries.length, ...(left ? { tooLarge: left } : {}) };
       } else {
         gatewayConfig = { invalid: valid.errors };
         ctx.log.error("Gateway config of Environment failed validation; not written", { environment: key, errors: valid.errors });

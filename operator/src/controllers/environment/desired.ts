@@ -128,6 +128,27 @@ export function keyEntries(env: Environment, tenant: Tenant, keys: Array<{ apiKe
   return entries.sort((a, b) => (a.name === b.name ? a.hash.localeCompare(b.hash) : a.name.localeCompare(b.name)));
 }
 
+/** What one Secret's data may hold (the API server refuses more): the limit of one gateway config. */
+export const GATEWAY_CONFIG_MAX_BYTES = 1024 * 1024;
+
+/**
+ * The key entries that fit in one gateway-config Secret. All of them when they fit; otherwise the
+ * entries already published come first, so that removing a key (revocation, deletion) can always be
+ * written, then the others, as many as fit (long `models` lists take the most room). The entries
+ * keep their order; `left` is how many did not fit.
+ */
+export function fitGatewayConfig(entries: GatewayKeyEntry[], published: ReadonlySet<string>, size: (entries: GatewayKeyEntry[]) => number): { entries: GatewayKeyEntry[]; left: number } {
+  if (size(entries) <= GATEWAY_CONFIG_MAX_BYTES) return { entries, left: 0 };
+  const ordered = [...entries.filter((e) => published.has(e.hash)), ...entries.filter((e) => !published.has(e.hash))];
+  let [fits, over] = [0, ordered.length]; // the longest prefix that fits: binary search
+  while (over - fits > 1) {
+    const mid = (fits + over) >> 1;
+    if (size(ordered.slice(0, mid)) <= GATEWAY_CONFIG_MAX_BYTES) fits = mid; else over = mid;
+  }
+  const kept = new Set(ordered.slice(0, fits));
+  return { entries: entries.filter((e) => kept.has(e)), left: entries.length - fits };
+}
+
 export function renderGatewayConfig(env: Environment, tenant: Tenant, keys: GatewayKeyEntry[]): GatewayConfig {
   return {
     apiVersion: GATEWAY_CONFIG_API_VERSION,

@@ -8,7 +8,8 @@ export interface EnvironmentObservation {
   /** undefined: no certificate wanted (no hostnames); "no-issuer": hostnames but no issuer configured. */
   certificate: undefined | "no-issuer" | { name: string; issued: boolean; message?: string };
   missingServices: string[];
-  gatewayConfig: { secretName: string; keys: number } | { invalid: string[] } | undefined;
+  /** tooLarge: keys left out because the config would exceed one Secret's size limit. */
+  gatewayConfig: { secretName: string; keys: number; tooLarge?: number } | { invalid: string[] } | undefined;
   nodePools: Array<{ name: string; nodes: number; readyNodes: number; gpus: number }>;
 }
 
@@ -30,7 +31,12 @@ export function environmentConditions(seen: EnvironmentObservation): { ready: Co
       ? { type: ConditionTypes.gatewayConfigReady, status: "Unknown", reason: Reasons.progressing, message: "Gateway config not yet written" }
       : "invalid" in gc
         ? { type: ConditionTypes.gatewayConfigReady, status: "False", reason: Reasons.invalidGatewayConfig, message: `Gateway config rejected by its schema: ${gc.invalid.join("; ")}` }
-        : { type: ConditionTypes.gatewayConfigReady, status: "True", reason: Reasons.reconciled, message: `Gateway config ${gc.secretName} holds ${gc.keys} key(s)` };
+        : gc.tooLarge
+          ? {
+            type: ConditionTypes.gatewayConfigReady, status: "False", reason: Reasons.gatewayConfigTooLarge,
+            message: `Gateway config ${gc.secretName} holds ${gc.keys} key(s); ${gc.tooLarge} more would take it over the 1 MiB a Secret holds and are not published (long models lists take the most room): move keys to another Environment or shorten their models lists`,
+          }
+          : { type: ConditionTypes.gatewayConfigReady, status: "True", reason: Reasons.reconciled, message: `Gateway config ${gc.secretName} holds ${gc.keys} key(s)` };
   // Issuance is cert-manager's job and is reported, but does not hold the environment back.
   const certRequested: ConditionInput = seen.certificate === "no-issuer" ? cert : { ...cert, status: "True" };
   return { ready: readyCondition([config, backends, certRequested], seen.tenantSuspended ? "Environment reconciled (tenant suspended)" : "Environment reconciled"), others: [cert, backends, config] };
