@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import { describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { testEnv } from "../../src/test-env.ts";
+import { waitForCrds } from "../../src/kube.ts";
 
 const run = promisify(execFile);
 const env = testEnv();
@@ -37,7 +38,7 @@ describe("local control plane", () => {
       },
     };
     await kubectl(["apply", "--server-side", "-f", "-"], JSON.stringify(crd));
-    await kubectl(["wait", "--for=condition=Established", "--timeout=30s", `crd/widgets.${group}`]);
+    await waitForCrds(kubectl, [`widgets.${group}`], 30);
     await kubectl(["apply", "--server-side", "-f", "-"], JSON.stringify({ apiVersion: `${group}/v1`, kind: "Widget", metadata: { name: "w1", namespace: "default" }, spec: { size: 3 } }));
 
     const kc = new k8s.KubeConfig();
