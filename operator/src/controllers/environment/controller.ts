@@ -9,7 +9,7 @@ import { publishedHashes, readKeyMaterial, type SecretLike } from "../api-key/ke
 import { needsApply, withAppliedHash } from "../../kube/apply.ts";
 import { poolCapacity, type NodeLike } from "../node-pools.ts";
 import {
-  desiredBackendPolicies, desiredCertificate, environmentLabels, fitGatewayConfig, gatewayConfigSecret, keyEntries, poolDefaultDeny, renderGatewayConfig, type ServiceLike,
+  configBytes, desiredBackendPolicies, desiredCertificate, environmentLabels, fitGatewayConfig, GATEWAY_CONFIG_MAX_BYTES, gatewayConfigSecret, keyEntries, poolDefaultDeny, renderGatewayConfig, type ServiceLike,
 } from "./desired.ts";
 import { environmentStatus, type EnvironmentObservation } from "./status.ts";
 
@@ -100,20 +100,27 @@ export function environmentController(ctx: Context) {
         .map((apiKey) => ({ apiKey: apiKey as ApiKey, material: readKeyMaterial(inf.secrets.get(`${ns}/${apiKeySecretName(apiKey.metadata.name)}`) as SecretLike | undefined) }));
       const all = keyEntries(env, tenant, keys, now);
       const published = inf.secrets.get(`${config.gatewayConfigNamespace}/${gatewayConfigSecretName(ns, env.metadata.name)}`) as (KubeObject & SecretLike) | undefined;
+      const build = (entries: typeof all) => {
+        const doc = renderGatewayConfig(env, tenant, entries);
+        return { entries, doc, secret: gatewayConfigSecret(env, tenantName, config.gatewayConfigNamespace, doc) };
+      };
       // Newly issued keys wait for the end of the pacing window when they are the only change (any
       // pass may get here first: the ApiKey's, the Environment's own events); anything else goes now.
       const wait = published ? ctx.publishPacer.delay(key) : 0;
-      const held = wait > 0 ? all.filter((e) => publishedHashes(published).has(e.hash)) : all;
-      const onlyNewKeys = held.length < all.length
-        && !needsApply(published, withAppliedHash(gatewayConfigSecret(env, tenantName, config.gatewayConfigNamespace, renderGatewayConfig(env, tenant, held))));
+      const held = wait > 0 ? build(all.filter((e) => publishedHashes(published).has(e.hash))) : undefined;
+      const onlyNewKeys = held !== undefined && held.entries.length < all.length && !needsApply(published, withAppliedHash(held.secret));
       if (onlyNewKeys) requeueAfterMs = wait;
-      const configBytes = (e: typeof all) => Buffer.byteLength(JSON.stringify(renderGatewayConfig(env, tenant, e)));
-      const { entries, left } = fitGatewayConfig(onlyNewKeys ? held : all, publishedHashes(published), configBytes);
-      if (left > 0) ctx.log.warn("Gateway config of Environment over the Secret size limit: keys left out", { environment: key, keys: entries.length, left });
-      const doc = renderGatewayConfig(env, tenant, entries);
+      let out = onlyNewKeys ? held : build(all);
+      let left = 0;
+      if (configBytes(out.secret) > GATEWAY_CONFIG_MAX_BYTES) {
+        const fit = fitGatewayConfig(out.entries, publishedHashes(published), (e) => configBytes(build(e).secret));
+        left = fit.left;
+        out = build(fit.entries);
+        ctx.log.warn("Gateway config of Environment over the Secret size limit: keys left out", { environment: key, keys: out.entries.length, left });
+      }
+      const { entries, doc, secret } = out;
       const valid = validateGatewayConfig(doc);
       if (valid.ok) {
-        const secret = gatewayConfigSecret(env, tenantName, config.gatewayConfigNamespace, doc);
         if (await applyIfChanged(ctx, NAME, FM, Types.secret, secret, published) !== "unchanged") ctx.publishPacer.wrote(key);
         gatewayConfig = { secretName: secret.metadata.name, keys: entries.length, ...(left ? { tooLarge: left } : {}) };
       } else {

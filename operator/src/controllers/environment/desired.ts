@@ -131,6 +131,11 @@ export function keyEntries(env: Environment, tenant: Tenant, keys: Array<{ apiKe
 /** What one Secret's data may hold (the API server refuses more): the limit of one gateway config. */
 export const GATEWAY_CONFIG_MAX_BYTES = 1024 * 1024;
 
+/** The bytes a gateway-config Secret's document takes (what the API server counts against the limit). */
+export function configBytes(secret: ChildObject): number {
+  return Buffer.byteLength((secret.data as Record<string, string>)[GATEWAY_CONFIG_DATA_KEY]!, "base64");
+}
+
 /**
  * The key entries that fit in one gateway-config Secret. All of them when they fit; otherwise the
  * entries already published come first, so that removing a key (revocation, deletion) can always be
