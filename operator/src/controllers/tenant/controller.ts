@@ -3,6 +3,7 @@ import { FieldManagers, Labels, MANAGED_BY, tenantNamespace, type Tenant } from 
 import { Types } from "../../kube/types.ts";
 import type { KubeObject } from "@crosslogic/kube/informer";
 import type { ResourceType } from "@crosslogic/kube/client";
+import { stableStringify } from "../../kube/apply.ts";
 import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
 import { desiredTenantChildren, desiredTenantRoles, desiredTenantViewer, tenantLabels, type ChildObject } from "./desired.ts";
 import { tenantStatus } from "./status.ts";
@@ -15,7 +16,7 @@ const typeOf = (child: ChildObject) => child.kind === "NetworkPolicy" ? Types.ne
 
 /** A binding's roleRef cannot be changed in place: such a binding is deleted and created anew. */
 const roleRefChanged = (desired: ChildObject, observed: KubeObject | undefined) =>
-  observed !== undefined && "roleRef" in desired && JSON.stringify((observed as { roleRef?: unknown }).roleRef) !== JSON.stringify(desired.roleRef);
+  observed !== undefined && "roleRef" in desired && stableStringify((observed as { roleRef?: unknown }).roleRef) !== stableStringify(desired.roleRef);
 
 export function tenantController(ctx: Context) {
   const { informers: inf } = ctx;
