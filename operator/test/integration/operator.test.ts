@@ -223,19 +223,22 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     assert.equal(await k.ok(["get", "secret", "apikey-bot", "-n", ns, "-o", "jsonpath={.data.key}{.metadata.resourceVersion}"]), before);
   });
 
-  it("upgrading from per-namespace Roles: rebinds to the shared ClusterRoles and removes the Roles", async () => {
+  it("upgrading from per-namespace Roles: rebinds to the shared ClusterRoles and removes the Roles; a planted binding is replaced", async () => {
     // The layout of earlier versions, found by a new operator: a Role per member role in the tenant
     // namespace, bound there. A binding's roleRef cannot change in place.
     assert.equal(await op.stop(), 0);
     const labels = `{app.kubernetes.io/managed-by: crosslogic-operator, crosslogic.ai/tenant: ${tenant}}`;
-    await k.ok(["delete", "rolebinding", "crosslogic-admin", "-n", ns]);
+    await k.ok(["delete", "rolebinding", "crosslogic-admin", "crosslogic-developer", "-n", ns]);
     await k.ok(["create", "-f", "-"], [
+      // And one planted in the operator's absence, not labelled as the operator's, to another role.
+      `apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: crosslogic-developer, namespace: ${ns}}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: dev-${id}}]`,
       `apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: crosslogic-admin, namespace: ${ns}, labels: ${labels}}\nrules: [{apiGroups: [""], resources: [secrets], verbs: [get]}]`,
       `apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: crosslogic-admin, namespace: ${ns}, labels: ${labels}}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: crosslogic-admin}\nsubjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: alice-${id}}]`,
     ].join("\n---\n"));
     op = await startOperatorProcess(operatorEnv());
     await waitFor("admin binding rebound to the shared ClusterRole", async () => (await get(["rolebinding", "crosslogic-admin", "-n", ns])).roleRef?.kind === "ClusterRole");
     assert.equal((await get(["rolebinding", "crosslogic-admin", "-n", ns])).roleRef?.name, "crosslogic-tenant-admin");
+    await waitFor("the planted binding replaced", async () => (await get(["rolebinding", "crosslogic-developer", "-n", ns])).roleRef?.name === "crosslogic-tenant-developer");
     await waitFor("the earlier version's Role removed", async () => !(await exists(["role", "crosslogic-admin", "-n", ns])));
     assert.equal((await k.run(["auth", "can-i", "create", "environments.crosslogic.ai", "-n", ns, `--as=alice-${id}`])).stdout.trim(), "yes", "the admin member has the admin role's rights");
   });

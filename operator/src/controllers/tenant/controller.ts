@@ -2,8 +2,7 @@
 import { FieldManagers, Labels, MANAGED_BY, tenantNamespace, type Tenant } from "@crosslogic/crds";
 import { Types } from "../../kube/types.ts";
 import type { KubeObject } from "@crosslogic/kube/informer";
-import type { ResourceType } from "@crosslogic/kube/client";
-import { stableStringify } from "../../kube/apply.ts";
+import { ApiError, type ResourceType } from "@crosslogic/kube/client";
 import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinalizer, knownStatus, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
 import { desiredTenantChildren, desiredTenantRoles, desiredTenantViewer, tenantLabels, type ChildObject } from "./desired.ts";
 import { tenantStatus } from "./status.ts";
@@ -14,9 +13,8 @@ const FM = FieldManagers.tenant;
 
 const typeOf = (child: ChildObject) => child.kind === "NetworkPolicy" ? Types.networkPolicy : Types.roleBinding;
 
-/** A binding's roleRef cannot be changed in place: such a binding is deleted and created anew. */
-const roleRefChanged = (desired: ChildObject, observed: KubeObject | undefined) =>
-  observed !== undefined && "roleRef" in desired && stableStringify((observed as { roleRef?: unknown }).roleRef) !== stableStringify(desired.roleRef);
+/** The API server's answer to a binding whose roleRef would change (it cannot, in place). */
+const isRoleRefChange = (err: unknown): boolean => err instanceof ApiError && err.status === 422 && /roleRef\b.*\b(immutable|cannot change)/.test(err.message);
 
 export function tenantController(ctx: Context) {
   const { informers: inf } = ctx;
@@ -63,13 +61,18 @@ export function tenantController(ctx: Context) {
       return { requeueAfterMs: 5_000 };
     }
     const report = new ChangeReport();
-    /** Applies a child unless the cache shows it as desired; a binding to another role is replaced. */
+    /**
+     * Applies a child unless the cache shows it as desired. A binding of that name to another role
+     * (an earlier version's, or one planted there, labelled as ours or not) is deleted and created anew.
+     */
     const apply = async (t: ResourceType, child: ChildObject, observed: KubeObject | undefined) => {
-      if (roleRefChanged(child, observed)) {
+      try {
+        await applyIfChanged(ctx, NAME, FM, t, child, observed, report);
+      } catch (err) {
+        if (!isRoleRefChange(err)) throw err;
         await deleteIfExists(ctx, NAME, t, child.metadata.namespace, child.metadata.name);
-        observed = undefined;
+        await applyIfChanged(ctx, NAME, FM, t, child, undefined, report);
       }
-      await applyIfChanged(ctx, NAME, FM, t, child, observed, report);
     };
     try {
       await apply(Types.namespace, namespace, observedNs);
