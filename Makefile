@@ -107,8 +107,9 @@ doctor: ## Deployment checklist against a running system (default: make dev-up's
 
 bench: bench-gateway bench-safety bench-operator ## Benchmarks; results under bench/results/
 
-bench-operator: deps ## Control plane (TARGETS.md): 1,000 Tenants/3,000 Environments/10,000 ApiKeys to Ready, gateway create/revoke latencies, steady-state writes; ARGS="--tenants N"; bench/results/operator-scale.{json,md}
+bench-operator: deps ## Control plane (TARGETS.md): 1,000 Tenants/3,000 Environments/10,000 ApiKeys to Ready, gateway create/revoke latencies, steady-state writes; ARGS="--tenants N"; bench/results/operator-scale.{json,md}; then the same writes with no operator (the API server's floor), operator-write-floor.{json,md}
 	@$(NODE) bench/operator/scale.ts $(ARGS)
+	@$(NODE) bench/operator/write-floor.ts
 
 bench-safety: deps ## Content-screening throughput; bench/results/safety.json
 	@$(NODE) bench/safety.bench.ts
