@@ -14,6 +14,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
 import { Pool } from "undici";
 import { apiKeyPrefix, generateApiKey, GATEWAY_CONFIG_API_VERSION, hashApiKey } from "@crosslogic/crds";
 import { freePort } from "@crosslogic/testenv";
@@ -189,12 +190,17 @@ async function main(): Promise<void> {
     };
     log(`${t.name}: ${JSON.stringify(results[t.name])}`);
     if (t.name === "crosslogic-gateway") {
-      // The reference for the streaming figure: a raw node:http + undici proxy in front of the same stub (on the SUT's core, after the gateway stopped serving).
-      const rawPort = await freePort();
-      const raw = start(0, process.execPath, [...GATEWAY_NODE_ARGS, path.join(import.meta.dirname, "raw-node.ts"), String(rawPort), `http://127.0.0.1:${sseStubPort}`]);
-      await waitFor(`http://127.0.0.1:${rawPort}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
-      const sse = await measureSse(t.url, key, `http://127.0.0.1:${sseStubPort}`, `http://127.0.0.1:${rawPort}`);
-      await stop(raw);
+      // The references for the streaming figure: a raw node:http + undici proxy and a bare Express + undici
+      // proxy in front of the same stub (on the SUT's core, idle but for their own requests).
+      const sseStub = `http://127.0.0.1:${sseStubPort}`;
+      const refs = await Promise.all(["raw-node.ts", "bare-express.ts"].map(async (file) => {
+        const port = await freePort();
+        const proc = start(0, process.execPath, [...GATEWAY_NODE_ARGS, path.join(import.meta.dirname, file), String(port), sseStub]);
+        await waitFor(`http://127.0.0.1:${port}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+        return { proc, url: `http://127.0.0.1:${port}` };
+      }));
+      const sse = await measureSse(t.url, key, sseStub, refs[0]!.url, refs[1]!.url, redisUrl);
+      for (const r of refs) await stop(r.proc);
       (results[t.name] as Record<string, unknown>).sse = sse;
       log(`sse: ${JSON.stringify(sse)}`);
       // How many admitted requests did not wait for Redis (pre-admission, gateway README).
@@ -250,32 +256,78 @@ ${rows.join("\n")}
 | throughput vs bare Express+undici | ${summary.ratios.vs_bare_express}× | ${pv?.ratios.vs_bare_express ?? "n/a"}× | ≥ 0.9× |
 | throughput vs raw node:http+undici | ${summary.ratios.vs_raw_node}× | ${pv?.ratios.vs_raw_node ?? "n/a"}× | ≥ 0.5× |
 | added latency at 1 connection | p50 ${summary.ratios.added_p50_ms_1c} ms, p99 ${summary.ratios.added_p99_ms_1c} ms | p50 ${pv?.ratios.added_p50_ms_1c ?? "n/a"} ms, p99 ${pv?.ratios.added_p99_ms_1c ?? "n/a"} ms | p50 ≤ 0.3 ms, p99 ≤ 1 ms |
-| SSE added time to first token | ${s ? `${s.added_ttft_ms} ms (a raw node:http+undici proxy adds ${s.raw_node_added_ttft_ms} ms)` : "n/a"} | ${pv?.sse ? `${pv.sse.added_ttft_ms} ms` : "n/a"} | ≤ 1 ms |
+| SSE added time to first token | ${s ? `${s.added_ttft_ms} ms at ~2.5 requests/s on the key (admission waits for one Redis round trip, ${s.redis_round_trip_ms ?? "n/a"} ms here after 100 ms idle); ${s.busy_key_added_ttft_ms ?? "n/a"} ms for a busy key (pre-admitted); with no enforcement, a raw node:http+undici proxy adds ${s.raw_node_added_ttft_ms} ms, bare Express+undici ${s.bare_express_added_ttft_ms ?? "n/a"} ms` : "n/a"} | ${pv?.sse ? `${pv.sse.added_ttft_ms} ms` : "n/a"} | ≤ 1 ms |
 | SSE concurrent streams | ${s ? `${s.streams} streams, ${s.bad_streams} lost/merged/out of order` : "n/a"} | ${pv?.sse ? `${pv.sse.streams}, ${pv.sse.bad_streams}` : "n/a"} | 512, 0 |
 | admitted requests that did not wait for Redis (pre-admission) | ${(g as Record<string, unknown>).pre_admitted_share ?? "n/a"} | | — |
 `);
   log(`wrote bench/results/gateway.json and gateway.md`);
 }
 
-/** SSE: time to first frame direct vs through the gateway (sequential), then 512 concurrent streams checked frame by frame. */
-async function measureSse(gatewayUrl: string, key: string, stubUrl: string, rawNodeUrl: string): Promise<Record<string, number>> {
+/**
+ * SSE: time to first frame direct, through the gateway and through the two reference proxies, one
+ * request to each in turn (so drift on this shared host affects all four alike; medians of 200
+ * each). Each stream lasts ~100 ms, so the key sends ~2.5 requests/s: too few for pre-admission
+ * (limiter.ts: ≥ 4/s), and each request waits for one Redis round trip (measured here too: a
+ * PING after 100 ms idle). Then the same key kept busy (a non-streaming request every
+ * 10 ms beside the measured streams), so its requests are admitted from pre-admitted tickets: the
+ * gateway and direct in turn, 100 each. Then 512
+ * concurrent streams through the gateway, checked frame by frame.
+ */
+async function measureSse(gatewayUrl: string, key: string, stubUrl: string, rawNodeUrl: string, bareExpressUrl: string, redisUrl: string): Promise<Record<string, number>> {
   const body = '{"model":"sse","messages":[{"role":"user","content":"x"}],"stream":true}';
-  const ttft = async (origin: string, headers: Record<string, string>, n: number) => {
-    const pool = new Pool(origin, { connections: 1 });
-    const samples: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t0 = performance.now();
-      const r = await pool.request({ method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json", ...headers }, body });
-      let first = true;
-      for await (const _c of r.body) { if (first) { samples.push(performance.now() - t0); first = false; } }
-    }
-    await pool.close();
-    samples.sort((a, b) => a - b);
-    return samples[Math.floor(samples.length / 2)]!;
+  const auth = { authorization: `Bearer ${key}` };
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const targets = [
+    { url: stubUrl, headers: {} }, { url: gatewayUrl, headers: auth }, { url: rawNodeUrl, headers: {} }, { url: bareExpressUrl, headers: {} },
+  ].map((t) => ({ ...t, pool: new Pool(t.url, { connections: 1 }), samples: [] as number[] }));
+  const firstFrame = async (pool: Pool, headers: Record<string, string>): Promise<number> => {
+    const t0 = performance.now();
+    const r = await pool.request({ method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json", ...headers }, body });
+    let at = NaN;
+    for await (const _c of r.body) if (Number.isNaN(at)) at = performance.now() - t0;
+    return at;
   };
-  const direct = await ttft(stubUrl, {}, 100);
-  const viaGateway = await ttft(gatewayUrl, { authorization: `Bearer ${key}` }, 100);
-  const viaRawNode = await ttft(rawNodeUrl, {}, 100);
+  for (let i = 0; i < 210; i++) {
+    for (const t of targets) {
+      const ms = await firstFrame(t.pool, t.headers);
+      if (i >= 10) t.samples.push(ms); // 10 rounds of warm-up
+    }
+  }
+  const [direct, viaGateway, viaRawNode, viaBareExpress] = targets.map((t) => median(t.samples)) as [number, number, number, number];
+  // The busy key: the gateway alone, its key also sending a non-streaming request every 10 ms.
+  const busy = new Pool(gatewayUrl, { connections: 4 });
+  let running = true;
+  const background = (async () => {
+    while (running) {
+      const r = await busy.request({ method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json", ...auth }, body: '{"model":"llama-3-8b","messages":[{"role":"user","content":"x"}]}' });
+      await r.body.dump();
+      await new Promise((res) => setTimeout(res, 10));
+    }
+  })();
+  await new Promise((res) => setTimeout(res, 1000));
+  const busySamples: number[] = [], busyDirect: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    busyDirect.push(await firstFrame(targets[0]!.pool, {}));
+    busySamples.push(await firstFrame(targets[1]!.pool, auth));
+  }
+  running = false;
+  await background;
+  await busy.close();
+  const [viaGatewayBusy, directBusy] = [median(busySamples), median(busyDirect)];
+  await Promise.all(targets.map((t) => t.pool.close()));
+  // One Redis round trip from a Node process on this host to the gateway's Redis, as a key's
+  // occasional request makes it: both sides idle for 100 ms before (waking an idle process costs
+  // more on this VM than the round trip itself: ~0.1 ms back to back).
+  const redis = new Redis(redisUrl, { lazyConnect: true });
+  await redis.connect();
+  const pings: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    const t0 = performance.now();
+    await redis.ping();
+    pings.push(performance.now() - t0);
+  }
+  redis.disconnect();
   const pool = new Pool(gatewayUrl, { connections: 512 });
   let bad = 0;
   await Promise.all(Array.from({ length: 512 }, async () => {
@@ -291,7 +343,10 @@ async function measureSse(gatewayUrl: string, key: string, stubUrl: string, rawN
   await pool.close();
   return {
     ttft_direct_ms: +direct.toFixed(3), ttft_gateway_ms: +viaGateway.toFixed(3), added_ttft_ms: +(viaGateway - direct).toFixed(3),
-    ttft_raw_node_ms: +viaRawNode.toFixed(3), raw_node_added_ttft_ms: +(viaRawNode - direct).toFixed(3), streams: 512, bad_streams: bad,
+    ttft_raw_node_ms: +viaRawNode.toFixed(3), raw_node_added_ttft_ms: +(viaRawNode - direct).toFixed(3),
+    ttft_bare_express_ms: +viaBareExpress.toFixed(3), bare_express_added_ttft_ms: +(viaBareExpress - direct).toFixed(3),
+    ttft_gateway_busy_key_ms: +viaGatewayBusy.toFixed(3), busy_key_added_ttft_ms: +(viaGatewayBusy - directBusy).toFixed(3), redis_round_trip_ms: +median(pings).toFixed(3),
+    streams: 512, bad_streams: bad,
   };
 }
 
