@@ -58,7 +58,8 @@ export function limitIdentity(addr: string): string {
   return `${groups.slice(0, 3).join(":")}:${groups[3]!.slice(0, 2)}00::/56`;
 }
 
-function expand6(addr: string): string[] {
+/** The eight 4-digit hex groups of a valid IPv6 address (an embedded IPv4 tail becomes two groups). */
+export function expand6(addr: string): string[] {
   let a = addr.toLowerCase();
   // An embedded IPv4 tail becomes two groups.
   const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);

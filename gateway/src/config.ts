@@ -6,6 +6,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import { DEFAULT_SYSTEM_NAMESPACE } from "@crosslogic/crds";
+import { sourceProblem } from "./threat-feed.ts";
 
 const Int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) => Type.Integer({ default: def, minimum: min, maximum: max });
 
@@ -35,6 +36,10 @@ export const EnvSchema = Type.Object({
   /** Prefix of every Redis key the gateway writes (replicas of one gateway share it). */
   REDIS_KEY_PREFIX: Type.String({ default: "clgw:", maxLength: 64 }),
   TRUSTED_PROXIES: Type.String({ default: "" }),
+  /** Threat-intelligence feeds (src/threat-feed.ts): comma-separated absolute paths (files, or directories such as a mounted ConfigMap) or https:// URLs; empty = none. */
+  THREAT_FEEDS: Type.String({ default: "" }),
+  /** How often every feed is read again (public feeds ask for no more than hourly: 3600). */
+  THREAT_FEED_REFRESH_SECONDS: Int(900, 1),
   TLS_CERT_DIR: Type.Optional(Type.String({ minLength: 1 })),
   TLS_MIN_VERSION: Type.Union([Type.Literal("TLSv1.3"), Type.Literal("TLSv1.2")], { default: "TLSv1.3" }),
   LOG_LEVEL: Type.Union(["error", "warn", "info", "debug"].map((l) => Type.Literal(l)), { default: "info" }),
@@ -70,7 +75,7 @@ export const EnvSchema = Type.Object({
   ENFORCE_HOSTNAMES: Type.Boolean({ default: true }),
 });
 export type GatewayEnv = Static<typeof EnvSchema>;
-export type Config = Readonly<GatewayEnv & { trustedProxies: readonly string[] }>;
+export type Config = Readonly<GatewayEnv & { trustedProxies: readonly string[]; threatFeeds: readonly string[] }>;
 
 const check = TypeCompiler.Compile(EnvSchema);
 const CIDR = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:.]+)(\/\d{1,3})?$/;
@@ -89,9 +94,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (value.CONFIG_SOURCE === "directory" && !value.CONFIG_DIR) problems.push("CONFIG_DIR: required when CONFIG_SOURCE=directory");
   const trustedProxies = (value.TRUSTED_PROXIES ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   for (const c of trustedProxies) if (!CIDR.test(c)) problems.push(`TRUSTED_PROXIES: ${JSON.stringify(c)} is not an address or CIDR`);
+  const threatFeeds = (value.THREAT_FEEDS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const s of threatFeeds) { const p = sourceProblem(s); if (p) problems.push(`THREAT_FEEDS: ${JSON.stringify(s.startsWith("/") ? s : s.split("?")[0])} ${p}`); }
   if (value.PORT === value.ADMIN_PORT && value.PORT !== 0) problems.push("ADMIN_PORT: must differ from PORT (the admin API never shares the public listener)");
   if (problems.length) throw new Error(`invalid gateway configuration:\n  ${problems.join("\n  ")}`);
-  return Object.freeze({ ...value, trustedProxies: Object.freeze(trustedProxies) });
+  return Object.freeze({ ...value, trustedProxies: Object.freeze(trustedProxies), threatFeeds: Object.freeze(threatFeeds) });
 }
 
 function secretName(path: string): boolean {

@@ -9,6 +9,7 @@ export const Errors = {
   invalid_api_key: { status: 401, type: "authentication_error", message: "Invalid API key. Provide a valid key as 'Authorization: Bearer clsk_…'." },
   permission_denied: { status: 403, type: "permission_error", message: "This API key is not allowed to perform this request." },
   client_blocked: { status: 403, type: "permission_error", message: "Temporarily blocked after repeated limit violations." },
+  address_blocked: { status: 403, type: "permission_error", message: "Requests from this network address are not accepted." },
   not_found: { status: 404, type: "invalid_request_error", message: "Unknown endpoint." },
   model_not_found: { status: 404, type: "invalid_request_error", message: "The model does not exist in this environment." },
   method_not_allowed: { status: 405, type: "invalid_request_error", message: "Method not allowed for this endpoint." },

@@ -31,6 +31,9 @@ export function createMetrics() {
     contentFlags: new client.Counter({ name: "gateway_content_flags_total", help: "Content-safety verdicts that flagged or blocked (verdicts only, never text)", labelNames: ["direction", "action", "category"], registers: [registry] }),
     contentClassifier: new client.Counter({ name: "gateway_content_classifier_total", help: "External content-classifier calls by outcome: flagged, clean, timeout, error (verdicts only, never text)", labelNames: ["outcome"], registers: [registry] }),
     anomalies: new client.Counter({ name: "gateway_usage_anomalies_total", help: "Traffic anomalies raised (usage_anomaly audit events)", labelNames: ["metric", "severity"], registers: [registry] }),
+    threatFeedRefreshes: new client.Counter({ name: "gateway_threat_feed_refreshes_total", help: "Threat-feed reads by source (a URL by its host) and outcome: loaded, failed (the last good list stays)", labelNames: ["feed", "outcome"], registers: [registry] }),
+    threatFeedRanges: new client.Gauge({ name: "gateway_threat_feed_ranges", help: "Address ranges refused from threat feeds (overlapping networks merged)", registers: [registry] }),
+    threatFeedRefusals: new client.Counter({ name: "gateway_threat_feed_refusals_total", help: "Requests refused because the client address is listed by a threat feed", registers: [registry] }),
     adminAuth: new client.Counter({ name: "gateway_admin_auth_total", help: "Admin token checks", labelNames: ["result"], registers: [registry] }),
   };
   return m;

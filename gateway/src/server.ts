@@ -20,6 +20,7 @@ import { MemoryUsageSink, UsageMeter, type UsageSink } from "./metering.ts";
 import { createMetrics } from "./metrics.ts";
 import { subscribeRevocations } from "./revocation.ts";
 import { watchDirectory, type ConfigSink } from "./sources/directory.ts";
+import { ThreatFeeds } from "./threat-feed.ts";
 import { CertificateStore } from "./tls.ts";
 import { Backends, type EndpointSource } from "./upstream.ts";
 
@@ -184,11 +185,23 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   meter.start();
   held.push(() => db?.close(), () => audit.close(), () => meter.close(Date.now()));
 
+  // Threat feeds are read before the listener opens (a source that fails is logged and empty until it loads).
+  let threats: ThreatFeeds | undefined;
+  if (config.threatFeeds.length) {
+    threats = new ThreatFeeds({
+      sources: config.threatFeeds, refreshMs: config.THREAT_FEED_REFRESH_SECONDS * 1000, log: logger,
+      onRefresh: (feed, outcome) => metrics.threatFeedRefreshes.labels(feed, outcome).inc(),
+      onApplied: (ranges) => metrics.threatFeedRanges.set(ranges),
+    });
+    await threats.start();
+    held.push(() => threats?.stop());
+  }
+
   let shuttingDown = false;
   const app = createApp({
     settings: { enforceHostnames: config.ENFORCE_HOSTNAMES, defaultMaxTokens: config.DEFAULT_MAX_TOKENS, requestTimeoutMs: config.REQUEST_TIMEOUT_MS },
     store, limiter, backends, meter, audit, logger, metrics, clientAddress: new ClientAddress(config.trustedProxies), shuttingDown: () => shuttingDown,
-    anomaly: createAnomalyDetector({ windowMs: config.ANOMALY_WINDOW_MS, warmupWindows: config.ANOMALY_WARMUP_WINDOWS }),
+    anomaly: createAnomalyDetector({ windowMs: config.ANOMALY_WINDOW_MS, warmupWindows: config.ANOMALY_WARMUP_WINDOWS }), threats,
   });
 
   let certs: CertificateStore | undefined;
@@ -233,6 +246,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       if (spooled > 0) logger.error(config.USAGE_SPOOL_DIR ? "Spooled unwritten usage records" : "Usage records could not be written before shutdown and no USAGE_SPOOL_DIR is set", { count: spooled });
       for (const c of cleanups) c();
       certs?.close();
+      threats?.stop();
       limiter.close();
       await new Promise<void>((r) => admin.close(() => r()));
       admin.closeAllConnections();

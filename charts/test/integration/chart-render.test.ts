@@ -148,6 +148,18 @@ test("ingress and TLS: the Ingress routes only to the public Service with a cert
   assert.equal(op.get("DEFAULT_ISSUER_KIND")?.value, "ClusterIssuer");
 });
 
+test("threat feeds: URLs and a mounted ConfigMap become THREAT_FEEDS; none by default", () => {
+  const gwOf = (set: string[] = []) => podSpec(find(template({ set }), "Deployment", "crosslogic-gateway"));
+  assert.equal(envOf(gwOf().containers[0]!).get("THREAT_FEEDS"), undefined, "no feed unless one is configured");
+  const gw = gwOf(["gateway.threatFeeds.urls={https://www.spamhaus.org/drop/drop.txt}", "gateway.threatFeeds.configMap=threat-feeds", "gateway.threatFeeds.refreshSeconds=7200"]);
+  const env = envOf(gw.containers[0]!);
+  assert.equal(env.get("THREAT_FEEDS")?.value, "https://www.spamhaus.org/drop/drop.txt,/etc/crosslogic/threat-feeds");
+  assert.equal(env.get("THREAT_FEED_REFRESH_SECONDS")?.value, "7200");
+  assert.deepEqual(gw.volumes?.find((v) => v.name === "threat-feeds")?.configMap, { name: "threat-feeds" });
+  const mounts = gw.containers[0]!.volumeMounts as Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+  assert.deepEqual(mounts.find((m) => m.name === "threat-feeds"), { name: "threat-feeds", mountPath: "/etc/crosslogic/threat-feeds", readOnly: true });
+});
+
 const refused: [string, string[], RegExp][] = [
   ["admin Service made public", ["gateway.adminService.type=LoadBalancer"], /adminService/],
   ["unknown value (typo)", ["gateway.replicass=3"], /replicass/],
@@ -165,6 +177,7 @@ const refused: [string, string[], RegExp][] = [
   ["HPA min above max", ["gateway.autoscaling.minReplicas=20"], /minReplicas/],
   ["gateway TLS without a certificate Secret", ["gateway.tls.enabled=true"], /secretNames/],
   ["image tag with a space", ["image.tag=bad tag"], /tag/],
+  ["threat feed over plain HTTP", ["gateway.threatFeeds.urls={http://feeds.example.com/drop.txt}"], /threatFeeds/],
 ];
 
 test("values the schema or the chart refuse, each with a message naming the field", () => {
