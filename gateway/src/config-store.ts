@@ -11,20 +11,9 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { KeyEntry, keyEnvForTier, validateGatewayConfig, type GatewayConfig, type GatewayRoute } from "@crosslogic/crds";
 import { KeyIndex, KeyTable, KeyTableBuilder, type KeyLimits, type KeyRole } from "./key-index.ts";
 import { parseElements, splitKeys } from "./large-document.ts";
+import { atOnce, stepwise, yieldTurn } from "./stepwise.ts";
 
 const checkKey = TypeCompiler.Compile(KeyEntry);
-const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
-/** Runs a stepwise task one step per macrotask. */
-async function stepwise<R>(task: Generator<void, R>): Promise<R> {
-  for (let s = task.next(); ; s = task.next()) {
-    if (s.done) return s.value;
-    await yieldTurn();
-  }
-}
-/** Runs a stepwise task to the end now. */
-function atOnce<R>(task: Generator<void, R>): R {
-  for (let s = task.next(); ; s = task.next()) if (s.done) return s.value;
-}
 /**
  * Documents larger than this are read in pieces (large-document.ts) and, after start, applied
  * across many macrotasks (applyLarge): a synchronous apply costs ~3 ms per 256 KB (~1,000 keys)

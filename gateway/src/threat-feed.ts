@@ -16,12 +16,14 @@ import path from "node:path";
 import { isIP } from "node:net";
 import { request } from "undici";
 import { expand6, normalise } from "./client-ip.ts";
+import { atOnce, stepwise } from "./stepwise.ts";
 
 /** Merged address ranges of one family: `starts[i]..ends[i]` inclusive, sorted, disjoint. */
 interface Ranges<T> { starts: T[]; ends: T[] }
 
 export interface ParsedFeed {
-  v4: Array<[number, number]>;
+  /** IPv4 networks, each encoded as `start · 64 + prefix length` (sorts natively in a Float64Array). */
+  v4: number[];
   v6: Array<[bigint, bigint]>;
   /** Lines that held something other than an address or CIDR (comments and blank lines are not counted). */
   invalid: number;
@@ -30,56 +32,96 @@ export interface ParsedFeed {
 const V4_BITS = 32, V6_BITS = 128;
 /** ::ffff:0:0/96, where IPv4 addresses sit in IPv6. */
 const MAPPED = 0xffff_0000_0000n, MAPPED_END = 0xffff_ffff_ffffn;
+/** Lines parsed per step when a feed is read after start (~1 ms here). */
+const LINES_PER_STEP = 4096;
 
-function v4ToNumber(a: string): number | undefined {
-  const parts = a.split(".");
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
-    n = n * 256 + Number(p);
+const DOT = 0x2e, ZERO = 0x30, NINE = 0x39;
+
+/** `a.b.c.d` (decimal, ≤ 255 each) in `s[from, to)` as a number; -1 otherwise. */
+function v4At(s: string, from: number, to: number): number {
+  let n = 0, part = 0, digits = 0, dots = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= ZERO && c <= NINE) {
+      part = part * 10 + (c - ZERO);
+      if (++digits > 3 || part > 255) return -1;
+    } else if (c === DOT && digits > 0 && dots < 3) {
+      n = n * 256 + part; part = 0; digits = 0; dots++;
+    } else return -1;
   }
-  return n;
+  return dots === 3 && digits > 0 ? n * 256 + part : -1;
 }
 
 const v6ToBigInt = (a: string): bigint => BigInt(`0x${expand6(a).join("")}`);
+const encode4 = (n: number, bits: number) => {
+  const size = 2 ** (V4_BITS - bits);
+  return (n - (n % size)) * 64 + bits;
+};
 
-/** Parses one feed's text. Pure. */
-export function parseFeed(text: string): ParsedFeed {
-  const out: ParsedFeed = { v4: [], v6: [], invalid: 0 };
-  for (const line of text.split("\n")) {
-    const field = line.replace(/[#;].*$/, "").trim().split(/[\s,]+/)[0];
-    if (!field) continue;
-    const slash = field.indexOf("/");
-    const addr = normalise(slash === -1 ? field : field.slice(0, slash));
-    const bitsText = slash === -1 ? undefined : field.slice(slash + 1);
-    const family = isIP(addr);
-    const max = family === 4 ? V4_BITS : V6_BITS;
-    const bits = bitsText === undefined ? max : /^\d{1,3}$/.test(bitsText) ? Number(bitsText) : NaN;
+const isSeparator = (c: number) => c === 0x20 || c === 0x09 || c === 0x0d || c === 0x2c || c === 0x23 || c === 0x3b; // space tab CR , # ;
+
+/** One line into `out`: its first field, when it is an address or CIDR. */
+function parseLine(text: string, from: number, to: number, out: ParsedFeed): void {
+  let a = from;
+  while (a < to && (text.charCodeAt(a) === 0x20 || text.charCodeAt(a) === 0x09)) a++;
+  let b = a;
+  while (b < to && !isSeparator(text.charCodeAt(b))) b++;
+  if (b === a) return; // blank, or a comment
+  let addrEnd = a;
+  while (addrEnd < b && text.charCodeAt(addrEnd) !== 0x2f) addrEnd++; // up to "/"
+  let bits = V4_BITS;
+  if (addrEnd < b) {
+    const t = text.slice(addrEnd + 1, b);
+    bits = /^\d{1,3}$/.test(t) ? Number(t) : NaN;
+  }
+  // The common case, IPv4, without allocating.
+  const n = v4At(text, a, addrEnd);
+  if (n !== -1) {
+    if (bits >= 0 && bits <= V4_BITS) out.v4.push(encode4(n, bits)); else out.invalid++;
+    return;
+  }
+  const field = text.slice(a, addrEnd);
+  const addr = normalise(field);
+  const family = isIP(addr);
+  if (family === 4) {
     // `::ffff:a.b.c.d/n` (an IPv4-mapped network) is the IPv4 network /(n − 96).
-    const mapped = family === 4 && addr !== field.slice(0, slash === -1 ? undefined : slash);
-    const b = mapped && bitsText !== undefined ? bits - 96 : bits;
-    if (family === 0 || !(b >= 0 && b <= max)) { out.invalid++; continue; }
-    if (family === 4) {
-      const n = v4ToNumber(addr)!;
-      const size = 2 ** (V4_BITS - b);
-      const start = n - (n % size);
-      out.v4.push([start, start + size - 1]);
-    } else {
-      const n = v6ToBigInt(addr);
-      const host = BigInt(V6_BITS - b);
-      const start = (n >> host) << host;
-      out.v6.push([start, start + (1n << host) - 1n]);
-    }
+    const b4 = addrEnd < b ? bits - 96 : V4_BITS;
+    if (b4 >= 0 && b4 <= V4_BITS) out.v4.push(encode4(v4At(addr, 0, addr.length), b4)); else out.invalid++;
+    return;
+  }
+  const b6 = addrEnd < b ? bits : V6_BITS;
+  if (family !== 6 || !(b6 >= 0 && b6 <= V6_BITS)) { out.invalid++; return; }
+  const host = BigInt(V6_BITS - b6);
+  const start = (v6ToBigInt(addr) >> host) << host;
+  out.v6.push([start, start + (1n << host) - 1n]);
+}
+
+/** Parses a feed, yielding every LINES_PER_STEP lines (run it with `stepwise`, or `parseFeed`). */
+export function* parseFeedSteps(text: string): Generator<void, ParsedFeed> {
+  const out: ParsedFeed = { v4: [], v6: [], invalid: 0 };
+  let lines = 0;
+  for (let at = 0; at < text.length;) {
+    let nl = text.indexOf("\n", at);
+    if (nl === -1) nl = text.length;
+    parseLine(text, at, nl, out);
+    at = nl + 1;
+    if (++lines % LINES_PER_STEP === 0) yield;
   }
   return out;
 }
 
-function merge4(list: Array<[number, number]>): Ranges<number> {
+/** Parses one feed's text at once. Pure. */
+export function parseFeed(text: string): ParsedFeed {
+  return atOnce(parseFeedSteps(text));
+}
+
+function merge4(encoded: Float64Array): Ranges<number> {
+  encoded.sort();
   const starts: number[] = [], ends: number[] = [];
-  for (const [s, e] of [...list].sort((a, b) => a[0] - b[0])) {
+  for (const v of encoded) {
+    const bits = v % 64, s = (v - bits) / 64, e = s + 2 ** (V4_BITS - bits) - 1;
     const last = ends.length - 1;
-    if (last >= 0 && s <= ends[last]! + 1) ends[last] = Math.max(ends[last]!, e); // overlapping or adjacent: one range
+    if (last >= 0 && s <= ends[last]! + 1) { if (e > ends[last]!) ends[last] = e; } // overlapping or adjacent: one range
     else { starts.push(s); ends.push(e); }
   }
   return { starts, ends };
@@ -114,14 +156,19 @@ export class AddressSet {
   readonly ranges: number;
 
   constructor(feeds: Iterable<ParsedFeed>) {
-    const v4: Array<[number, number]> = [], v6: Array<[bigint, bigint]> = [];
-    for (const f of feeds) { v4.push(...f.v4); v6.push(...f.v6); }
+    const list = [...feeds];
+    const v6 = list.flatMap((f) => f.v6);
     // Client addresses arrive IPv4-mapped on dual-stack sockets and are looked up as IPv4, so the
-    // part of an IPv6 network inside ::ffff:0:0/96 is listed as IPv4 too.
+    // part of an IPv6 network inside ::ffff:0:0/96 (itself a CIDR: the whole block, or the network) is listed as IPv4 too.
+    const mapped: number[] = [];
     for (const [s, e] of v6) {
       const lo = s > MAPPED ? s : MAPPED, hi = e < MAPPED_END ? e : MAPPED_END;
-      if (lo <= hi) v4.push([Number(lo - MAPPED), Number(hi - MAPPED)]);
+      if (lo <= hi) mapped.push(encode4(Number(lo - MAPPED), V4_BITS - ((hi - lo + 1n).toString(2).length - 1)));
     }
+    const v4 = new Float64Array(list.reduce((n, f) => n + f.v4.length, mapped.length));
+    let at = 0;
+    for (const f of list) { v4.set(f.v4, at); at += f.v4.length; }
+    v4.set(mapped, at);
     this.#v4 = merge4(v4);
     this.#v6 = merge6(v6);
     this.ranges = this.#v4.starts.length + this.#v6.starts.length;
@@ -130,10 +177,9 @@ export class AddressSet {
   /** Whether the (normalised) client address is listed. */
   has(addr: string): boolean {
     if (this.ranges === 0) return false;
-    const family = isIP(addr);
-    if (family === 4) return within(this.#v4, v4ToNumber(addr)!);
-    if (family === 6) return this.#v6.starts.length > 0 && within(this.#v6, v6ToBigInt(addr));
-    return false;
+    const n = v4At(addr, 0, addr.length);
+    if (n !== -1) return within(this.#v4, n);
+    return this.#v6.starts.length > 0 && isIP(addr) === 6 && within(this.#v6, v6ToBigInt(addr));
   }
 }
 
@@ -199,7 +245,7 @@ export class ThreatFeeds {
     await Promise.all(this.#o.sources.map(async (source) => {
       const label = sourceLabel(source);
       try {
-        const feed = parseFeed(await this.#read(source));
+        const feed = await stepwise(parseFeedSteps(await this.#read(source)));
         this.#lists.set(source, feed);
         this.#o.onRefresh?.(label, "loaded");
         if (feed.invalid > 0) this.#o.log.warn("Threat feed has lines that are not addresses or CIDRs (skipped)", { feed: label, invalid: feed.invalid });
