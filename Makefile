@@ -15,7 +15,7 @@ INTEGRATION_TESTS := '*/test/integration/**/*.test.ts'
 E2E_TESTS := 'e2e/**/*.test.ts'
 NODE_TEST := $(NODE) --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000
 
-.PHONY: help deps control-plane dev dev-up dev-down test test-unit test-integration test-e2e lint typecheck check bench bench-gateway bench-safety audit bench-operator
+.PHONY: help deps control-plane dev dev-up dev-down test test-unit test-integration test-e2e fuzz lint typecheck check bench bench-gateway bench-safety audit bench-operator
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ test-integration: deps ## Integration tests against a throwaway local API server
 
 audit: deps ## Supply chain: fail on locked packages without sha512 integrity from the registry (offline), and on known critical vulnerabilities (says so when the advisory database is unreachable)
 	@$(NODE) scripts/audit-deps.ts --level $${AUDIT_LEVEL:-critical}
+
+fuzz: deps ## Continuous fuzzing: the adversarial suite with FUZZ_SCALE (20) times the cases from fresh seeds; a failure's FUZZ_SEED replays it
+	@$(TESTENV) exec -- env FUZZ_SCALE=$${FUZZ_SCALE:-20} FUZZ_SEED=$${FUZZ_SEED:-random} $(NODE) --test --test-reporter=spec --test-timeout=0 e2e/adversarial.test.ts
 
 test-e2e: deps ## End-to-end suites: the whole product through kubectl, curl and the openai SDK
 	@$(TESTENV) exec -- $(NODE_TEST) $(E2E_TESTS)

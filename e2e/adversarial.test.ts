@@ -6,6 +6,10 @@
  * statistical check that the admin token comparison does not depend on how close a guess is.
  * Every response is checked: never a 5xx, always the seed's security headers and a JSON body with
  * no stack trace, internal path, SQL or Redis text. The counts are printed as test diagnostics.
+ *
+ * `make test` runs fixed seeds (the same cases every time). `make fuzz` (continuous fuzzing) runs
+ * FUZZ_SCALE times as many generated cases from fresh seeds: FUZZ_SEED=random draws a base seed,
+ * printed first, and FUZZ_SEED=<n> replays it.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -28,6 +32,9 @@ import { head, rawRequest, type RawResponse } from "./support/raw.ts";
 
 const env = testEnv();
 const id = suffix(3);
+const FUZZ_SCALE = Math.max(1, Math.floor(Number(process.env.FUZZ_SCALE ?? 1)) || 1);
+const FUZZ_SEED = process.env.FUZZ_SEED === "random" ? Math.floor(Math.random() * 2 ** 31) : Math.floor(Number(process.env.FUZZ_SEED ?? 0)) || 0;
+if (FUZZ_SCALE > 1 || FUZZ_SEED !== 0) console.log(`[fuzz] FUZZ_SEED=${FUZZ_SEED} FUZZ_SCALE=${FUZZ_SCALE} (replay: make fuzz FUZZ_SEED=${FUZZ_SEED} FUZZ_SCALE=${FUZZ_SCALE})`);
 const logDir = fs.mkdtempSync(path.join(os.tmpdir(), `e2e-adv-${id}-`));
 const configDir = fs.mkdtempSync(path.join(os.tmpdir(), `e2e-adv-cfg-${id}-`));
 const ADMIN_TOKEN = randomBytes(33).toString("base64url"); // 44 characters
@@ -53,7 +60,7 @@ const keys = {
   modelLimited: makeKey({ models: ["bge-small"] }), a2: makeKey(), b: makeKey({ env: "live" }), suspended: makeKey(),
 };
 
-describe("adversarial input against a gateway process", { timeout: 240_000 }, () => {
+describe("adversarial input against a gateway process", { timeout: 240_000 * FUZZ_SCALE }, () => {
   let gw: GatewayProcess;
   let model: { url: string; process: ManagedProcess };
   let db: { url: string; drop(): Promise<void> };
@@ -149,7 +156,7 @@ describe("adversarial input against a gateway process", { timeout: 240_000 }, ()
     );
     let n = 0;
     for (const ep of POSTS) {
-      const cases = fc.sample(fc.tuple(body(ep), auth), { numRuns: 520, seed: 7 + n++ });
+      const cases = fc.sample(fc.tuple(body(ep), auth), { numRuns: 520 * FUZZ_SCALE, seed: FUZZ_SEED + 7 + n++ });
       await runAll(cases, 12, async ([b, a]) => {
         const r = await send(pool, { path: ep, method: "POST", headers: { ...json, host: hostA, ...(a ? { authorization: a } : {}) }, body: b });
         if (r.status === 200) assert.ok(r.body.length > 0);
@@ -174,7 +181,7 @@ describe("adversarial input against a gateway process", { timeout: 240_000 }, ()
     for (const ep of POSTS) for (const b of huge) await send(pool, { path: ep, method: "POST", headers: { ...json, host: hostA, authorization: bearer(keys.a) }, body: b });
     // The gateway is still healthy and still serves.
     assert.equal((await send(pool, { path: "/v1/chat/completions", method: "POST", headers: { ...json, host: hostA, authorization: bearer(keys.a) }, body: JSON.stringify(VALID["/v1/chat/completions"]) })).status, 200);
-    t.diagnostic(`bodies: ${3 * 520 + huge.length * 3} sent`);
+    t.diagnostic(`bodies: ${3 * 520 * FUZZ_SCALE + huge.length * 3} sent`);
     assert.equal(tally.fiveXX, 0, "no 5xx");
     assert.deepEqual(tally.problems.slice(before, before + 10), []);
   });
@@ -191,7 +198,7 @@ describe("adversarial input against a gateway process", { timeout: 240_000 }, ()
       if (/^\/(admin|metrics|openapi|healthz|readyz)/.test(p)) assert.equal(r.status, m === "OPTIONS" ? 404 : 404, `${m} ${p} must not be served on the public port`);
     });
     // Query strings as fast-check generates them, percent-encoded.
-    const queries = fc.sample(fc.string({ unit: "binary", maxLength: 60 }), { numRuns: 200, seed: 11 });
+    const queries = fc.sample(fc.string({ unit: "binary", maxLength: 60 }), { numRuns: 200 * FUZZ_SCALE, seed: FUZZ_SEED + 11 });
     await runAll(queries, 8, async (q) => { await send(pool, { path: `/v1/models?${pct(q)}=${pct(q)}`, headers: { host: hostA, authorization: bearer(keys.a) } }); });
     assert.equal(tally.fiveXX, 0);
     assert.deepEqual(tally.problems.slice(before, before + 10), []);
@@ -206,7 +213,7 @@ describe("adversarial input against a gateway process", { timeout: 240_000 }, ()
       query: fc.array(fc.tuple(fc.constantFrom(...params), fc.oneof(fc.constantFrom(...NAUGHTY), fc.string({ unit: "binary", maxLength: 40 }), fc.constantFrom(tenantA, "2024-01-01T00:00:00Z", "10", "10001", "-1", "clsk_test_00000000", "auth_failed"))), { maxLength: 4 }),
       token: fc.oneof(fc.constant(ADMIN_TOKEN), fc.constant(ADMIN_TOKEN), fc.string({ unit: "grapheme-ascii", maxLength: 60 }).filter((s) => !/[\r\n\0]/.test(s)), fc.constant(undefined)),
       method: fc.constantFrom("GET", "GET", "GET", "POST", "DELETE", "PUT"),
-    }), { numRuns: 700, seed: 13 });
+    }), { numRuns: 700 * FUZZ_SCALE, seed: FUZZ_SEED + 13 });
     let fiveXXAdmin = 0;
     const fiveXXExamples: string[] = [];
     await runAll(cases, 6, async (c) => {

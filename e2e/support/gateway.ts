@@ -149,8 +149,15 @@ export function responseProblems(status: number, headers: Record<string, string 
   for (const [name, value] of Object.entries(SEED_HEADERS)) {
     if (headers[name] !== value) p.push(`header ${name}=${JSON.stringify(headers[name])}`);
   }
-  if (opts.json !== false && status !== 204) {
-    const type = String(headers["content-type"] ?? "");
+  const type = String(headers["content-type"] ?? "");
+  if (opts.json !== false && status === 200 && type.startsWith("text/event-stream")) {
+    // A request that asked for `stream: true` and was served: SSE frames, each a JSON chunk, then [DONE].
+    const frames = body.split("\n\n").filter(Boolean);
+    if (frames.at(-1) !== "data: [DONE]") p.push(`stream does not end with [DONE]: ${JSON.stringify(body.slice(-80))}`);
+    for (const f of frames.slice(0, -1)) {
+      try { if (!f.startsWith("data: ")) throw new Error(); JSON.parse(f.slice(6)); } catch { p.push(`SSE frame is not a JSON data frame: ${JSON.stringify(f.slice(0, 80))}`); break; }
+    }
+  } else if (opts.json !== false && status !== 204) {
     if (!type.startsWith("application/json")) p.push(`content-type ${JSON.stringify(type)}`);
     try { JSON.parse(body); } catch { p.push(`body is not JSON: ${JSON.stringify(body.slice(0, 80))}`); }
   }
