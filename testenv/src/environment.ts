@@ -8,7 +8,7 @@ import { startControlPlane, type ControlPlane } from "./control-plane.ts";
 import { StartError } from "./errors.ts";
 import { freePort, isListening } from "./ports.ts";
 import { isAlive, killGroup, startProcess, waitUntilReady, type ManagedProcess } from "./process.ts";
-import { kubectl, startProduct, type Product } from "./product.ts";
+import { devOverrides, kubectl, startProduct, type Product } from "./product.ts";
 import { startPostgres, startRedis, type Service } from "./services.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
@@ -104,7 +104,11 @@ export async function startEnvironment(opts: EnvironmentOptions): Promise<LocalE
         systemNamespace: DEFAULT_SYSTEM_NAMESPACE, logDir, detached: opts.detached, log,
         // Billing's usage reporting calls Stripe only when the developer exports STRIPE_SECRET_KEY.
         stripeWebhookSecret: vars.STRIPE_WEBHOOK_SECRET!,
-        billingEnv: Object.fromEntries((["STRIPE_SECRET_KEY", "STRIPE_API_BASE"] as const).flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
+        billingEnv: {
+          ...Object.fromEntries((["STRIPE_SECRET_KEY", "STRIPE_API_BASE"] as const).flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
+          ...devOverrides(process.env, "DEV_BILLING_"),
+        },
+        gatewayEnv: devOverrides(process.env, "DEV_GATEWAY_"), operatorEnv: devOverrides(process.env, "DEV_OPERATOR_"),
       });
       started.push(product);
       processes.push(product.operator, product.gateway, ...(product.billing ? [product.billing] : []));

@@ -92,6 +92,15 @@ async function ok(url: string, headers: Record<string, string> = {}): Promise<bo
   return res.ok;
 }
 
+/**
+ * Extra settings for one component from the developer's environment: `DEV_GATEWAY_THREAT_FEEDS=…
+ * make dev` starts the gateway with `THREAT_FEEDS=…` (prefixes DEV_GATEWAY_, DEV_OPERATOR_,
+ * DEV_BILLING_). They apply after the environment's own settings, so they can also replace them.
+ */
+export function devOverrides(env: Record<string, string | undefined>, prefix: "DEV_GATEWAY_" | "DEV_OPERATOR_" | "DEV_BILLING_"): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).flatMap(([k, v]) => (k.startsWith(prefix) && k.length > prefix.length && v !== undefined ? [[k.slice(prefix.length), v]] : [])));
+}
+
 /** CRDs, migrations, system namespace, then the operator and the gateway (ready when this resolves). */
 export async function startProduct(opts: ProductOptions): Promise<Product> {
   const log = opts.log ?? (() => {});

@@ -17,13 +17,18 @@ const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 describe("dev-up / dev-down", () => {
   it("starts the whole product detached with the .dev files and a working curl, then stops every process and frees every port", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "devup-"));
-    const up = await run(process.execPath, [cli, "up", "--dir", dir], { timeout: 180_000 });
+    // A setting for the gateway passed through from the developer's environment (DEV_GATEWAY_*).
+    const feed = path.join(dir, "..", `${path.basename(dir)}-feed.txt`);
+    fs.writeFileSync(feed, "192.0.2.0/24\n198.51.100.0/24\n");
+    const up = await run(process.execPath, [cli, "up", "--dir", dir], { timeout: 180_000, env: { ...process.env, DEV_GATEWAY_THREAT_FEEDS: feed } });
     let state: { processes: { name: string; pid: number }[]; ports: number[] } | undefined;
     try {
       const env = Object.fromEntries(fs.readFileSync(path.join(dir, "env"), "utf8").trim().split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2)));
       for (const k of ["KUBECONFIG", "DATABASE_URL", "REDIS_URL", "MODEL_URL", "ADMIN_TOKEN", "STRIPE_WEBHOOK_SECRET", "GATEWAY_URL", "ADMIN_URL", "BILLING_URL"]) assert.ok(env[k], `${k} in .dev/env`);
       assert.equal(env.KUBECONFIG, path.join(dir, "kubeconfig"));
       assert.ok(fs.readdirSync(path.join(dir, "logs")).includes("kube-apiserver.log"));
+      const metrics = await (await fetch(`${env.ADMIN_URL}/metrics`)).text();
+      assert.match(metrics, /^gateway_threat_feed_ranges 2$/m, "DEV_GATEWAY_THREAT_FEEDS reached the gateway as THREAT_FEEDS");
       const { stdout } = await run(env.KUBECTL!, ["get", "--raw", "/readyz"], { env: { ...process.env, KUBECONFIG: env.KUBECONFIG } });
       assert.equal(stdout.trim(), "ok");
       const models = await (await fetch(`${env.MODEL_URL}/v1/models`)).json() as { data: unknown[] };
@@ -83,5 +88,6 @@ describe("dev-up / dev-down", () => {
     const second = await run(process.execPath, [cli, "down", "--dir", dir]);
     assert.match(second.stderr, /nothing was running/);
     fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(feed, { force: true });
   });
 });
