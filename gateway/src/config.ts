@@ -92,14 +92,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const value = Value.Default(EnvSchema, raw) as GatewayEnv;
   const problems = [...check.Errors(value)].map((e) => `${e.path.slice(1) || "(root)"}: ${e.message}${secretName(e.path) ? "" : ` (got ${JSON.stringify(e.value)})`}`);
   if (value.CONFIG_SOURCE === "directory" && !value.CONFIG_DIR) problems.push("CONFIG_DIR: required when CONFIG_SOURCE=directory");
-  const trustedProxies = (value.TRUSTED_PROXIES ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const trustedProxies = commaList(value.TRUSTED_PROXIES);
   for (const c of trustedProxies) if (!CIDR.test(c)) problems.push(`TRUSTED_PROXIES: ${JSON.stringify(c)} is not an address or CIDR`);
-  const threatFeeds = (value.THREAT_FEEDS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const threatFeeds = commaList(value.THREAT_FEEDS);
   for (const s of threatFeeds) { const p = sourceProblem(s); if (p) problems.push(`THREAT_FEEDS: ${JSON.stringify(s.startsWith("/") ? s : s.split("?")[0])} ${p}`); }
   if (value.PORT === value.ADMIN_PORT && value.PORT !== 0) problems.push("ADMIN_PORT: must differ from PORT (the admin API never shares the public listener)");
   if (problems.length) throw new Error(`invalid gateway configuration:\n  ${problems.join("\n  ")}`);
   return Object.freeze({ ...value, trustedProxies: Object.freeze(trustedProxies), threatFeeds: Object.freeze(threatFeeds) });
 }
+
+const commaList = (v: string | undefined): string[] => (v ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 
 function secretName(path: string): boolean {
   return /TOKEN|URL/.test(path);

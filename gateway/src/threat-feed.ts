@@ -11,6 +11,7 @@
  * feed of 100,000 networks costs a request ~17 comparisons. A source that cannot be read, fetched
  * or parsed keeps its last good list (logged, counted by outcome); a source never loaded is empty.
  */
+import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { isIP } from "node:net";
@@ -213,7 +214,7 @@ export interface ThreatFeedOptions {
 
 export class ThreatFeeds {
   readonly #o: Required<Omit<ThreatFeedOptions, "onRefresh" | "onApplied">> & Pick<ThreatFeedOptions, "onRefresh" | "onApplied">;
-  readonly #lists = new Map<string, ParsedFeed>();
+  readonly #lists = new Map<string, { digest: string; feed: ParsedFeed }>();
   #set = new AddressSet([]);
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
@@ -235,28 +236,38 @@ export class ThreatFeeds {
 
   stop(): void { clearInterval(this.#timer); }
 
-  /** Reads every source; one that fails keeps its last good list. Concurrent calls share one pass. */
+  /**
+   * Reads every source; one that fails keeps its last good list, one whose text is unchanged is not
+   * parsed again, and the lookup set is rebuilt only when some list changed. Concurrent calls share one pass.
+   */
   refresh(): Promise<void> {
     this.#running ??= this.#refresh().finally(() => { this.#running = undefined; });
     return this.#running;
   }
 
   async #refresh(): Promise<void> {
+    let changed = false;
     await Promise.all(this.#o.sources.map(async (source) => {
       const label = sourceLabel(source);
       try {
-        const feed = await stepwise(parseFeedSteps(await this.#read(source)));
-        this.#lists.set(source, feed);
+        const text = await this.#read(source);
+        const digest = createHash("sha256").update(text).digest("hex");
+        if (this.#lists.get(source)?.digest !== digest) {
+          const feed = await stepwise(parseFeedSteps(text));
+          this.#lists.set(source, { digest, feed });
+          changed = true;
+          if (feed.invalid > 0) this.#o.log.warn("Threat feed has lines that are not addresses or CIDRs (skipped)", { feed: label, invalid: feed.invalid });
+        }
         this.#o.onRefresh?.(label, "loaded");
-        if (feed.invalid > 0) this.#o.log.warn("Threat feed has lines that are not addresses or CIDRs (skipped)", { feed: label, invalid: feed.invalid });
       } catch (err) {
         this.#o.onRefresh?.(label, "failed");
         this.#o.log.warn("Threat feed not refreshed; its last list stays in force", { feed: label, error: (err as Error).message, kept: this.#lists.has(source) });
       }
     }));
-    const before = this.#set.ranges;
-    this.#set = new AddressSet(this.#lists.values());
-    if (this.#set.ranges !== before) this.#o.log.info("Threat feeds applied", { ranges: this.#set.ranges, sources: this.#o.sources.length });
+    if (changed) {
+      this.#set = new AddressSet([...this.#lists.values()].map((l) => l.feed));
+      this.#o.log.info("Threat feeds applied", { ranges: this.#set.ranges, sources: this.#o.sources.length });
+    }
     this.#o.onApplied?.(this.#set.ranges);
   }
 
