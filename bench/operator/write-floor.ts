@@ -19,7 +19,6 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
@@ -30,6 +29,7 @@ import { startControlPlane } from "@crosslogic/testenv";
 import { KubeClient, resourcePath, type ResourceType } from "@crosslogic/kube/client";
 import { Types } from "../../operator/src/kube/types.ts";
 import { withAppliedHash } from "../../operator/src/kube/apply.ts";
+import { eventBody } from "../../operator/src/kube/events.ts";
 import { installCrds, kube } from "../../operator/test/support/cluster.ts";
 import { desiredTenantChildren, desiredTenantRoles, desiredTenantViewer, ownerRef, type ChildObject } from "../../operator/src/controllers/tenant/desired.ts";
 import { tenantStatus } from "../../operator/src/controllers/tenant/status.ts";
@@ -88,15 +88,8 @@ try {
   const status = (type: ResourceType, o: KubeObj, s: unknown) => limited(() => api.apply(type, {
     apiVersion: `${type.group}/${type.version}`, kind: type.kind, metadata: { name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) }, status: s,
   } as never, FM, "status"));
-  const event = (o: KubeObj & { kind: string }, reason: string, message: string) => {
-    const namespace = o.metadata.namespace ?? "default";
-    const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-    return post(Types.event, {
-      apiVersion: "v1", kind: "Event", metadata: { name: `${o.metadata.name}.${randomBytes(8).toString("hex")}`, namespace },
-      involvedObject: { apiVersion: API_VERSION, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace, uid: o.metadata.uid, resourceVersion: o.metadata.resourceVersion },
-      reason, message, type: "Normal", source: { component: FM }, reportingComponent: FM, reportingInstance: FM, firstTimestamp: now, lastTimestamp: now, count: 1,
-    });
-  };
+  const event = (o: KubeObj & { kind: string }, reason: string, message: string) =>
+    post(Types.event, eventBody({ ...o, apiVersion: API_VERSION }, "Normal", reason, message, FM));
 
   for (const role of desiredTenantRoles()) await apply(Types.clusterRole, role);
   const tiers = ["production", "staging", "development"] as const;
