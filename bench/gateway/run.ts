@@ -268,10 +268,9 @@ ${rows.join("\n")}
  * request to each in turn (so drift on this shared host affects all four alike; medians of 200
  * each). Each stream lasts ~100 ms, so the key sends ~2.5 requests/s: too few for pre-admission
  * (limiter.ts: ≥ 4/s), and each request waits for one Redis round trip (measured here too: a
- * PING after 100 ms idle). Then the same key kept busy (a non-streaming request every
- * 10 ms beside the measured streams), so its requests are admitted from pre-admitted tickets: the
- * gateway and direct in turn, 100 each. Then 512
- * concurrent streams through the gateway, checked frame by frame.
+ * PING after 100 ms idle). Then the same key kept busy (a non-streaming request every 10 ms beside
+ * the measured streams), so its requests are admitted from pre-admitted tickets: the gateway and
+ * direct in turn, 100 each. Then 512 concurrent streams through the gateway, checked frame by frame.
  */
 async function measureSse(gatewayUrl: string, key: string, stubUrl: string, rawNodeUrl: string, bareExpressUrl: string, redisUrl: string): Promise<Record<string, number>> {
   const body = '{"model":"sse","messages":[{"role":"user","content":"x"}],"stream":true}';
