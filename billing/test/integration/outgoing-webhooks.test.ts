@@ -26,14 +26,15 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "webhook-recv-"));
 
 interface Hit { path: string; id: string; signatureOk: boolean; body: string }
 
-/** HTTPS receiver: behaviour per path; `hold` requests are never answered until release(). */
+/** HTTPS receiver: behaviour per path; `/hold` requests past the first `holdAfter(n)` are never answered. */
 function startReceiver() {
   execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost",
     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", path.join(tmp, "key.pem"), "-out", path.join(tmp, "cert.pem")], { stdio: "ignore" });
   const hits: Hit[] = [];
   const acked: string[] = [];
   const failFirst = new Set<string>();
-  let holding = false;
+  let answerHolds = Infinity; // how many /hold requests are answered before the rest hang
+  let holdsAnswered = 0;
   const server = https.createServer({ key: fs.readFileSync(path.join(tmp, "key.pem")), cert: fs.readFileSync(path.join(tmp, "cert.pem")) }, (req, res) => {
     let body = "";
     req.on("data", (c) => { body += c; });
@@ -42,12 +43,12 @@ function startReceiver() {
       hits.push({ path: req.url!, id, body, signatureOk: verifySignatureHeader(SECRET, body, req.headers["x-signature"] as string, Math.floor(Date.now() / 1000)) });
       if (req.url === "/redirect") { res.writeHead(302, { location: "/ok" }).end(); return; }
       if (req.url === "/flaky" && !failFirst.has(id)) { failFirst.add(id); res.writeHead(503).end(); return; }
-      if (req.url === "/hold" && holding) return; // never answered: the sender is killed meanwhile
+      if (req.url === "/hold" && holdsAnswered++ >= answerHolds) return; // never answered: the sender is killed meanwhile
       res.on("finish", () => acked.push(id));
       res.writeHead(204).end();
     });
   });
-  return { server, hits, acked, hold: (h: boolean) => { holding = h; } };
+  return { server, hits, acked, holdAfter: (n: number) => { answerHolds = n; holdsAnswered = 0; } };
 }
 
 describe("outgoing webhooks", () => {
@@ -122,23 +123,26 @@ describe("outgoing webhooks", () => {
     for (let i = 0; i < N; i++) await enqueueNotification(db.prisma, [endpoint("/hold")], { tenant: "t3", type: "key.revoked", id: `ntf_kill_${i}`, data: { i } });
     const leaseMs = 2000;
     const start = () => fork(path.join(here, "fixtures/sender-child.ts"), [tdb.url, path.join(tmp, "cert.pem"), SECRET, String(leaseMs)], { stdio: "ignore" });
-    // Let a few deliveries complete, then hold every further request open and kill the sender while they hang.
+    // The receiver answers three deliveries, then holds every further request open; the sender
+    // is killed while they hang. (Deciding this in the receiver, not by racing the sender from
+    // here, keeps a fast sender from delivering all twelve before the hold begins.)
+    const answered = 3;
+    recv.holdAfter(answered);
     const first = start();
+    const holdHits = () => recv.hits.filter((h) => h.path === "/hold").length;
+    const delivered = () => db.prisma.webhookDelivery.count({ where: { tenant: "t3", status: "delivered" } });
     // Generous bounds: the child needs a few seconds to start on a loaded machine.
-    for (let i = 0; i < 2000 && (await db.prisma.webhookDelivery.count({ where: { tenant: "t3", status: "delivered" } })) < 3; i++) await sleep(10);
-    recv.hold(true);
-    const ackedBefore = recv.acked.length;
-    for (let i = 0; i < 2000 && recv.hits.filter((h) => h.path === "/hold").length <= ackedBefore; i++) await sleep(10);
+    for (let i = 0; i < 2000 && holdHits() <= answered; i++) await sleep(10);
     // Acknowledged deliveries are recorded before the kill: a sender killed between the receiver's
     // 2xx and its own record re-delivers (the documented at-least-once window, same X-Webhook-Id);
     // this test is about deliveries in flight, unanswered.
-    const ackedKills = () => recv.acked.filter((id) => id.startsWith("ntf_kill_")).length;
-    for (let i = 0; i < 2000 && (await db.prisma.webhookDelivery.count({ where: { tenant: "t3", status: "delivered" } })) < ackedKills(); i++) await sleep(10);
-    const inFlight = recv.hits.filter((h) => h.path === "/hold").length - ackedKills();
+    for (let i = 0; i < 2000 && (await delivered()) < answered; i++) await sleep(10);
+    const inFlight = holdHits() - answered;
     first.kill("SIGKILL");
     await new Promise((r) => first.once("exit", r));
+    assert.equal(await delivered(), answered, "the answered deliveries were recorded before the kill");
     assert.ok(inFlight >= 1, "the sender was killed with a delivery in flight");
-    recv.hold(false);
+    recv.holdAfter(Infinity);
     const second = start();
     try {
       for (let i = 0; i < 1500 && (await db.prisma.webhookDelivery.count({ where: { tenant: "t3", status: "delivered" } })) < N; i++) await sleep(20);
