@@ -17,7 +17,7 @@
  * cost of an idle second and of one scrape (the second of the process: the first also compiles
  * the scrape's code, ~13 ms here) are reported separately (idle_max_stall_ms, scrape_max_stall_ms).
  *
- *   node bench/gateway/keys.ts [--keys 100000]
+ *   node bench/gateway/keys.ts [--keys 100000] [--shape many|one]   # --shape: only that shape, results not written
  *   BENCH_NODE_FLAGS="--trace-gc" STALL_TRACE_MS=5 BENCH_VERBOSE=1 node bench/gateway/keys.ts   # attribute stalls
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -30,7 +30,7 @@ import { freePort } from "@crosslogic/testenv";
 import { benchKeyDoc } from "./key-docs.ts";
 import { GATEWAY_NODE_ARGS } from "../../gateway/src/node-args.ts";
 
-const { values } = parseArgs({ options: { keys: { type: "string", default: "100000" } } });
+const { values } = parseArgs({ options: { keys: { type: "string", default: "100000" }, shape: { type: "string" } } });
 const KEYS = Number(values.keys);
 const root = path.resolve(import.meta.dirname, "../..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gw-keys-"));
@@ -171,7 +171,8 @@ async function main(): Promise<void> {
   procs.push(redis);
   await sleep(300);
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
-  const shapes: Array<[number, number]> = [[100, KEYS / 100], [1, KEYS]];
+  const shapes = ([[100, KEYS / 100, "many"], [1, KEYS, "one"]] as const).filter(([, , name]) => values.shape === undefined || values.shape === name);
+  if (shapes.length === 0) throw new Error(`--shape: many or one, not ${values.shape}`);
   const results = [];
   for (const [envs, per] of shapes) {
     log(`${envs} environment(s) × ${per} keys`);
@@ -185,6 +186,7 @@ async function main(): Promise<void> {
     results, targets: { rss_mb: "<= 200", max_stall_ms: "<= 10" },
     id: randomBytes(4).toString("hex"),
   };
+  if (values.shape !== undefined) return;
   fs.mkdirSync(path.join(root, "bench/results"), { recursive: true });
   fs.writeFileSync(path.join(root, "bench/results/gateway-keys.json"), JSON.stringify(out, null, 2) + "\n");
   log("wrote bench/results/gateway-keys.json");

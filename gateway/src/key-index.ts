@@ -172,19 +172,22 @@ export class KeyIndex<E> {
    * entries are copied by their stored prefix (no digest is read, none compared).
    */
   *without(drop: number | undefined, more: number, chunk: number): Generator<void, KeyIndex<E>> {
-    const keep = this.#size + more;
-    const c = new KeyIndex<E>(keep * 2);
+    // Sized for what stays (the dropped table's rows are not copied) plus `more`: a 100,000-key
+    // document replacing itself needs 262,144 slots (3 MB), not twice that.
+    const dropped = drop === undefined ? 0 : this.#registry[drop]?.size ?? 0;
+    const c = new KeyIndex<E>((Math.max(0, this.#size - dropped) + more) * 2);
     c.#registry = this.#registry.slice();
     c.#free = this.#free.slice();
     if (drop !== undefined) c.unregister(drop);
     const [hashes, tables, rows] = [this.#hashes, this.#tables, this.#rows];
-    const mask = c.#mask;
     for (let i = 0; i < tables.length; i++) {
       if (i % chunk === chunk - 1) yield;
       const t = tables[i]!;
       if (t === 0 || t === drop) continue;
-      let j = hashes[i]! & mask;
-      while (c.#tables[j] !== 0) j = (j + 1) & mask;
+      // Some of the dropped table's hashes may be held by other tables (not dropped): grow if so.
+      if ((c.#size + 1) * 2 > c.#mask + 1) c.reserve(1);
+      let j = hashes[i]! & c.#mask;
+      while (c.#tables[j] !== 0) j = (j + 1) & c.#mask;
       c.#hashes[j] = hashes[i]!;
       c.#tables[j] = t;
       c.#rows[j] = rows[i]!;

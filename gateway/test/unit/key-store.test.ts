@@ -101,6 +101,21 @@ describe("packed key store", () => {
     assert.equal(s.keyCount, 0);
   });
 
+  it("a document whose keys another document took over is replaced off to the side without losing the other's keys", async () => {
+    // The new index is sized for what stays; here every hash of the replaced document is held by
+    // the other one, so the copy has to grow past that estimate (1,500 keys > 1,024 slots).
+    const s = new ConfigStore({ swapInPlaceMax: 0 });
+    const shared = variedKeys(1500, "S");
+    const b = makeDoc({ keys: shared.map((k) => ({ ...k, entry: { ...k.entry, name: `${k.entry.name}-b` } })), tenant: "tb" });
+    assert.equal(s.apply("a", makeDoc({ keys: shared, tenant: "ta" })).ok, true);
+    assert.equal(s.apply("b", b).ok, true);
+    const own = makeKey({ name: "a-own" });
+    assert.deepEqual(await s.applyLarge("a", Buffer.from(JSON.stringify(makeDoc({ keys: [own], tenant: "ta" })))), { ok: true, changed: true });
+    assert.equal(s.keyCount, 1501);
+    for (const k of shared) assertView(s.key(k.entry.hash), { ...k.entry, name: `${k.entry.name}-b` }, b);
+    assert.equal(s.key(own.entry.hash)!.name, "a-own");
+  });
+
   it("revocation refuses a loaded key at once; removal forgets the keys and the hostnames", () => {
     const s = new ConfigStore();
     const [a, , , b] = variedKeys(4);
