@@ -16,10 +16,12 @@ import { atOnce, stepwise, yieldTurn } from "./stepwise.ts";
 const checkKey = TypeCompiler.Compile(KeyEntry);
 /**
  * Documents larger than this are read in pieces (large-document.ts) and, after start, applied
- * across many macrotasks (applyLarge): a synchronous apply costs ~3 ms per 256 KB (~1,000 keys)
- * on this machine, ~6 ms when it is busy, and a 1 MB Kubernetes Secret holds ~4,000 keys.
+ * across many macrotasks (applyLarge): a synchronous apply costs ~4–5 ms per 256 KB (~1,000 keys)
+ * on this machine, twice that when it is busy, and a 1 MB Kubernetes Secret holds ~4,000 keys. At
+ * 256 KB, a reload of 100 documents of 1,000 keys stalled the event loop 4–5 ms per document
+ * (8–11 ms at worst, bench/gateway/keys.ts); at 64 KB (~250 keys, ~1 ms) those stalls are gone.
  */
-export const LARGE_DOCUMENT_BYTES = 256 * 1024;
+export const LARGE_DOCUMENT_BYTES = 64 * 1024;
 /** Bytes hashed, and keys parsed, validated and packed, per macrotask in applyLarge (~1–2 ms each here). */
 const HASH_STEP = 512 * 1024;
 const KEY_BATCH = 500;

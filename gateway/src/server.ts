@@ -103,8 +103,9 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   // After start, documents are applied one per macrotask (a burst of Secret events or files never
   // holds the event loop in one piece), large ones read and indexed in pieces (store.applyLarge); a
   // newer event for the same source replaces a queued one.
+  // A document's `done` (its bytes may be reused) is called once it is applied or replaced.
   let started = false;
-  type Item = { text: string | Buffer; version: string | undefined } | null;
+  type Item = { text: string | Buffer; version: string | undefined; done: (() => void) | undefined } | null;
   const queue = new Map<string, Item>();
   let draining = false;
   const drain = () => {
@@ -115,22 +116,23 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     if (item && (typeof item.text !== "string" || item.text.length > LARGE_DOCUMENT_BYTES)) {
       const buf = typeof item.text === "string" ? Buffer.from(item.text) : item.text;
       store.applyLarge(source, buf, item.version).then((r) => report(source, r), (e: unknown) => report(source, { ok: false, errors: [String((e as Error)?.message ?? e)] }))
-        .finally(() => setImmediate(drain));
+        .finally(() => { item.done?.(); setImmediate(drain); });
       return;
     }
-    if (item) applyDocument(source, item.text, item.version);
+    if (item) { applyDocument(source, item.text, item.version); item.done?.(); }
     else if (store.remove(source)) logger.info("Removed gateway config", { source });
     setImmediate(drain);
   };
   const enqueue = (source: string, item: Item) => {
+    queue.get(source)?.done?.();
     queue.delete(source);
     queue.set(source, item);
     if (!draining) { draining = true; setImmediate(drain); }
   };
   const sink: ConfigSink = {
-    document(source, text, version) {
-      if (started) enqueue(source, { text, version });
-      else applyDocument(source, text, version);
+    document(source, text, version, done) {
+      if (started) { enqueue(source, { text, version, done }); return; }
+      try { applyDocument(source, text, version); } finally { done?.(); }
     },
     rejected(source, errors) { metrics.configReloads.labels("rejected").inc(); logger.error("Rejected gateway config; keeping the last good one", { source, errors }); },
     removed(source) {

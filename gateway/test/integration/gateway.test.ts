@@ -356,6 +356,39 @@ describe("gateway", () => {
     assert.ok(!h.audits().includes(secret));
   });
 
+  it("large documents rewritten while one waits to be applied: none is read over another, and the newest wins", async () => {
+    // A large document is read into a reused buffer, lent until the document is applied. Applies
+    // are held back here until all three versions were read, so the second and third must be read
+    // elsewhere; sizes differ, so bytes read over the first would not parse as it.
+    const store = h.gw.store;
+    const others = store.keyCount;
+    const applyLarge = store.applyLarge.bind(store);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => { open = r; });
+    store.applyLarge = async (...args) => { await gate; return applyLarge(...args); };
+    try {
+      const versions = [16_000, 12_000, 14_000].map((n) => Array.from({ length: n }, () => makeKey()));
+      for (const keys of versions) {
+        h.write("big", makeDoc({ keys, modelUrl: model.url, tenant: "t-big" }));
+        await sleep(200); // past the directory watcher's 50 ms debounce, and read
+      }
+      open();
+      const last = versions[2]!;
+      await eventually(() => store.keyCount === others + last.length && store.key(last[0]!.entry.hash) && store.key(last[13_999]!.entry.hash), 20_000);
+      for (const k of [last[0]!, last[7_777]!, last[13_999]!]) assert.equal((await client(k).models.list()).data[0]?.id, "llama-3-8b");
+      for (const k of [versions[0]![0]!, versions[1]![11_999]!]) {
+        await assert.rejects(client(k).models.list(), (e: { status?: number }) => e.status === 401, "an older version's key is refused");
+      }
+      const rejected = h.logs().split("\n").filter((l) => l.includes("Rejected gateway config") && l.includes("file/big.json"));
+      assert.deepEqual(rejected, [], "no version was refused as corrupt");
+    } finally {
+      open();
+      store.applyLarge = applyLarge;
+    }
+    h.write("big", JSON.stringify(makeDoc({ keys: [], tenant: "t-big" })));
+    await eventually(() => store.keyCount === others);
+  });
+
   it("serves usage, audit and metrics on the admin port only, behind the admin token", async () => {
     const pub = await raw(h.gw.url, { method: "GET", path: "/admin/usage?tenant=x", headers: { "x-admin-token": ADMIN_TOKEN } });
     assert.equal(pub.status, 404);
