@@ -10,3 +10,13 @@ test("only the component's prefix is taken, with the prefix removed", () => {
   assert.deepEqual(devOverrides(env, "DEV_BILLING_"), { EMPTY: "" }, "an empty value is passed on (it clears the setting)");
   assert.deepEqual(devOverrides({}, "DEV_GATEWAY_"), {});
 });
+
+test("make dev: a gateway refusing this machine's address (on a DEV_GATEWAY_THREAT_FEEDS feed) is reported, not waited on", async () => {
+  const { sampleKeyOutcome } = await import("../../src/environment.ts");
+  assert.equal(sampleKeyOutcome(200, '{"object":"list","data":[]}'), "accepted");
+  const blocked = '{"error":{"message":"Requests from this network address are not accepted.","type":"permission_error","code":"address_blocked"}}';
+  assert.equal(sampleKeyOutcome(403, blocked), "address blocked");
+  // Anything else is retried until the key is published: a key not yet known, a model not yet routed.
+  assert.throws(() => sampleKeyOutcome(401, '{"error":{"code":"invalid_api_key"}}'), /answered 401/);
+  assert.throws(() => sampleKeyOutcome(403, '{"error":{"code":"insufficient_role"}}'), /answered 403/);
+});
