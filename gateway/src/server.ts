@@ -119,8 +119,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         .finally(() => { item.done?.(); setImmediate(drain); });
       return;
     }
-    if (item) { applyDocument(source, item.text, item.version); item.done?.(); }
-    else if (store.remove(source)) logger.info("Removed gateway config", { source });
+    if (item) {
+      // Whatever happens to one document, the queue goes on (an exception here would stop every later apply).
+      try { applyDocument(source, item.text, item.version); } catch (e) { report(source, { ok: false, errors: [String((e as Error)?.message ?? e)] }); } finally { item.done?.(); }
+    } else if (store.remove(source)) logger.info("Removed gateway config", { source });
     setImmediate(drain);
   };
   const enqueue = (source: string, item: Item) => {

@@ -389,6 +389,25 @@ describe("gateway", () => {
     await eventually(() => store.keyCount === others);
   });
 
+  it("a document whose apply throws is reported as rejected, and the documents after it still apply", async () => {
+    const store = h.gw.store;
+    const apply = store.apply.bind(store);
+    store.apply = (source, ...rest) => {
+      if (source === "file/boom.json") throw new Error("injected failure");
+      return apply(source, ...rest);
+    };
+    try {
+      h.write("boom", makeDoc({ keys: [makeKey()], tenant: "t-boom" }));
+      await eventually(() => h.logs().split("\n").some((l) => l.includes("Rejected gateway config") && l.includes("file/boom.json") && l.includes("injected failure")));
+      const after = makeKey();
+      h.write("after-boom", makeDoc({ keys: [after], modelUrl: model.url, tenant: "t-after-boom" }));
+      await eventually(() => store.key(after.entry.hash));
+      assert.equal((await client(after).models.list()).data[0]?.id, "llama-3-8b");
+    } finally {
+      store.apply = apply;
+    }
+  });
+
   it("serves usage, audit and metrics on the admin port only, behind the admin token", async () => {
     const pub = await raw(h.gw.url, { method: "GET", path: "/admin/usage?tenant=x", headers: { "x-admin-token": ADMIN_TOKEN } });
     assert.equal(pub.status, 404);
