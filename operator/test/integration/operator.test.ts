@@ -328,9 +328,12 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
       `apiVersion: crosslogic.ai/v1alpha1\nkind: Environment\nmetadata: {name: wide, namespace: ${ns}}\nspec: {tier: development, routes: [{model: m, backend: {url: "http://127.0.0.1:9"}}]}`,
       ...Array.from({ length: 70 }, (_, i) => `apiVersion: crosslogic.ai/v1alpha1\nkind: ApiKey\nmetadata: {name: wide-${i}, namespace: ${ns}, labels: {wide: "yes"}}\nspec: {environment: wide, models: ${models}}`),
     ].join("\n---\n"));
-    const tooLarge = await waitFor("GatewayConfigTooLarge on the Environment", async () => {
+    // The condition first appears while keys are still being issued ("holds 64; 2 more"); wait for
+    // the one that accounts for all 70.
+    const tooLarge = await waitFor("GatewayConfigTooLarge on the Environment, counting all 70 keys", async () => {
       const c = condition(await get(["environment", "wide", "-n", ns]), "GatewayConfigReady") as { reason: string; message?: string } | undefined;
-      return c?.reason === "GatewayConfigTooLarge" ? c : undefined;
+      const counts = /holds (\d+) key\(s\); (\d+) more/.exec(c?.message ?? "");
+      return c?.reason === "GatewayConfigTooLarge" && counts && Number(counts[1]) + Number(counts[2]) === 70 ? c : undefined;
     }, 60_000);
     const secret = await get(["secret", `gwcfg-${ns}-wide`, "-n", system]);
     const bytes = Buffer.from(secret.data!["config.json"]!, "base64").length;
