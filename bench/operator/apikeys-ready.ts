@@ -36,7 +36,7 @@ try {
     return ready === n;
   }, 600_000, 500);
   const allReadyMs = performance.now() - t0;
-  const cfg = JSON.parse(Buffer.from(JSON.parse(await k.ok(["get", "secret", "gwcfg-tenant-bench-prod", "-n", "crosslogic-system", "-o", "json"])).data["config.json"], "base64").toString("utf8")) as { keys: unknown[] };
+  const cfg = JSON.parse(Buffer.from(JSON.parse(await k.ok(["get", "secret", "gwcfg-tenant-bench.prod", "-n", "crosslogic-system", "-o", "json"])).data["config.json"], "base64").toString("utf8")) as { keys: unknown[] };
   const result = {
     benchmark: "operator-apikeys-ready",
     date: new Date().toISOString(),

@@ -101,7 +101,14 @@ export function validateGatewayConfig(doc: unknown): { ok: true; value: GatewayC
   return { ok: false, errors: [...compiled.Errors(doc)].slice(0, 20).map((e) => `${e.path || "/"}: ${e.message}`) };
 }
 
-/** The name of the Secret (in the gateway namespace) holding an Environment's gateway config. */
+/**
+ * The name of the Secret (in the gateway namespace) holding an Environment's gateway config:
+ * `gwcfg-{namespace}.{environment}`. Namespaces and Environment names are DNS labels (no dots, at
+ * most 63 characters), so the first dot tells them apart and no two Environments share a name.
+ * (It used to be `gwcfg-{namespace}-{environment}`, which two tenants could share: tenant `a`'s
+ * Environment `b-c` and tenant `a-b`'s Environment `c`. The operator deletes a Secret of that form
+ * once the new one is written; the gateway hands the environment over without a gap.)
+ */
 export function gatewayConfigSecretName(namespace: string, environment: string): string {
-  return `gwcfg-${namespace}-${environment}`.slice(0, 253);
+  return `gwcfg-${namespace}.${environment}`;
 }

@@ -91,10 +91,18 @@ export class KeyView {
   /** SHA-256 of the key, lowercase hex. */
   get hash(): string { return this.#table.hash(this.#row); }
 }
+const envId = (cfg: EnvironmentDoc) => `${cfg.environment.namespace}/${cfg.environment.name}`;
 const keyView = (table: KeyTable<EnvironmentView>, row: number) => new KeyView(table, row);
 const found = () => true;
 
-export type ApplyResult = { ok: true; changed: boolean } | { ok: false; errors: string[] };
+/**
+ * `waitingFor`: the document's environment is defined by another source; this one is kept and
+ * takes over when that source is removed (see heirOf).
+ */
+export type ApplyResult = { ok: true; changed: boolean; waitingFor?: string } | { ok: false; errors: string[] };
+
+/** A document kept until the source that defines its environment is removed. */
+export interface WaitingDocument { source: string; input: string | Buffer; version: string | undefined }
 
 /** Revocations heard before any document mentions the hash are remembered this long. */
 const REVOCATION_MEMORY_MS = 15 * 60_000;
@@ -114,6 +122,8 @@ export class ConfigStore {
   /** Version of each source's document (Secret resourceVersion, or arrival order). */
   #versions = new Map<string, bigint>();
   #digests = new Map<string, string>();
+  /** Documents whose environment another source defines, by source, with that environment's id. */
+  #waiting = new Map<string, WaitingDocument & { id: string }>();
   #maxVersion = 0n;
   readonly #now: () => number;
   readonly #holdMs: number;
@@ -139,7 +149,7 @@ export class ConfigStore {
    * callers use applyLarge, which does the same across many macrotasks); as bytes, it never
    * becomes one ~25 MB string on the heap either.
    */
-  apply(source: string, input: string | unknown, version?: string): ApplyResult {
+  apply(source: string, input: string | unknown, version?: string, replacing?: string): ApplyResult {
     const v = this.#version(source, version);
     if (v === undefined) return { ok: true, changed: false };
     let doc: unknown = input;
@@ -148,7 +158,8 @@ export class ConfigStore {
       digest = createHash("sha256").update(input).digest("hex");
       if (this.#envs.has(source) && this.#digests.get(source) === digest) return { ok: true, changed: false };
       if (input.length > LARGE_DOCUMENT_BYTES) {
-        const r = atOnce(this.#readLarge(source, typeof input === "string" ? Buffer.from(input) : input));
+        const r = atOnce(this.#readLarge(source, typeof input === "string" ? Buffer.from(input) : input, replacing));
+        if ("waitingFor" in r) return this.#wait(source, r.waitingFor, input, version);
         if (!r.ok) return r;
         this.#swapKeys(source, r.table);
         this.#commit(r.table.env, v, digest);
@@ -159,8 +170,8 @@ export class ConfigStore {
     const result = validateGatewayConfig(doc);
     if (!result.ok) return result;
     const { keys, ...cfg } = result.value;
-    const conflict = this.#conflict(source, cfg);
-    if (conflict) return conflict;
+    const holder = this.#holder(source, cfg, replacing);
+    if (holder) return typeof input === "string" || Buffer.isBuffer(input) ? this.#wait(source, holder, input, version) : { ok: false, errors: [`/environment: ${envId(cfg)} is already defined by ${holder.source}`] };
     if (digest === undefined) {
       // A parsed document (tests, callers without text): the digest of its canonical JSON.
       if (v > this.#maxVersion) this.#maxVersion = v;
@@ -183,7 +194,7 @@ export class ConfigStore {
    * a new index that replaces the current one in one step. Callers serialise applies (the
    * server's queue does).
    */
-  async applyLarge(source: string, buf: Buffer, version?: string): Promise<ApplyResult> {
+  async applyLarge(source: string, buf: Buffer, version?: string, replacing?: string): Promise<ApplyResult> {
     const v = this.#version(source, version);
     if (v === undefined) return { ok: true, changed: false };
     const hash = createHash("sha256");
@@ -193,7 +204,8 @@ export class ConfigStore {
     }
     const digest = hash.digest("hex");
     if (this.#envs.has(source) && this.#digests.get(source) === digest) return { ok: true, changed: false };
-    const r = await stepwise(this.#readLarge(source, buf));
+    const r = await stepwise(this.#readLarge(source, buf, replacing));
+    if ("waitingFor" in r) return this.#wait(source, r.waitingFor, buf, version);
     if (!r.ok) return r;
     const oldId = this.#tableIds.get(source);
     if (r.table.size + (oldId === undefined ? 0 : this.#index.table(oldId)!.size) <= this.#swapInPlaceMax) {
@@ -228,10 +240,37 @@ export class ConfigStore {
     return had !== undefined && v <= had ? undefined : v;
   }
 
-  #conflict(source: string, cfg: EnvironmentDoc): { ok: false; errors: string[] } | undefined {
-    const id = `${cfg.environment.namespace}/${cfg.environment.name}`;
+  /** The other source that defines `cfg`'s environment (`replacing` is leaving and does not count). */
+  #holder(source: string, cfg: EnvironmentDoc, replacing: string | undefined): EnvironmentView | undefined {
+    const id = envId(cfg);
     for (const other of this.#envs.values()) {
-      if (other.source !== source && other.id === id) return { ok: false, errors: [`/environment: ${id} is already defined by ${other.source}`] };
+      if (other.source !== source && other.source !== replacing && other.id === id) return other;
+    }
+    return undefined;
+  }
+
+  /**
+   * Keeps a document whose environment `holder` defines (one environment, one source at a time:
+   * two would mix their keys and settings). It takes over when the holder is removed: a renamed
+   * config Secret is written before the old one is deleted, and is applied without a gap.
+   */
+  #wait(source: string, holder: EnvironmentView, input: string | Buffer, version: string | undefined): ApplyResult {
+    // Bytes may be lent by the caller (reused once applied): keep a copy.
+    this.#waiting.set(source, { source, id: holder.id, input: typeof input === "string" ? input : Buffer.from(input), version });
+    return { ok: true, changed: false, waitingFor: holder.source };
+  }
+
+  /**
+   * The document that takes over when `source` is removed: one waiting for `source`'s environment.
+   * Apply it with `replacing: source`, then remove `source`. Taken: it is no longer waiting.
+   */
+  heirOf(source: string): WaitingDocument | undefined {
+    const view = this.#envs.get(source);
+    if (!view) return undefined;
+    for (const w of this.#waiting.values()) {
+      if (w.id !== view.id) continue;
+      this.#waiting.delete(w.source);
+      return { source: w.source, input: w.input, version: w.version };
     }
     return undefined;
   }
@@ -240,7 +279,7 @@ export class ConfigStore {
    * Reads a large document into a key table without parsing it whole: scanned for its keys, the
    * rest parsed and validated, then the keys in batches. Yields between steps.
    */
-  *#readLarge(source: string, buf: Buffer): Generator<void, { ok: true; table: KeyTable<EnvironmentView> } | { ok: false; errors: string[] }> {
+  *#readLarge(source: string, buf: Buffer, replacing: string | undefined): Generator<void, { ok: true; table: KeyTable<EnvironmentView> } | { ok: false; errors: string[] } | { ok: false; waitingFor: EnvironmentView }> {
     const split = yield* splitKeys(buf);
     const invalidJson = { ok: false as const, errors: ["/: not valid JSON"] };
     if (!split) return invalidJson;
@@ -249,8 +288,8 @@ export class ConfigStore {
     const r = validateGatewayConfig(doc);
     if (!r.ok) return r;
     const { keys: _none, ...cfg } = r.value;
-    const conflict = this.#conflict(source, cfg);
-    if (conflict) return conflict;
+    const holder = this.#holder(source, cfg, replacing);
+    if (holder) return { ok: false, waitingFor: holder };
     const view = this.#view(source, cfg, split.count);
     const builder = new KeyTableBuilder(split.count);
     for (let from = 0; from < split.count; from += KEY_BATCH) {
@@ -272,6 +311,7 @@ export class ConfigStore {
   /** Makes `view` its source's current document (its keys are already indexed). */
   #commit(view: EnvironmentView, v: bigint, digest: string): void {
     const previous = this.#envs.get(view.source);
+    this.#waiting.delete(view.source);
     if (v > this.#maxVersion) this.#maxVersion = v;
     this.#versions.set(view.source, v);
     this.#digests.set(view.source, digest);
@@ -302,7 +342,7 @@ export class ConfigStore {
 
   #view(source: string, cfg: EnvironmentDoc, keyCount: number): EnvironmentView {
     return {
-      source, doc: cfg, id: `${cfg.environment.namespace}/${cfg.environment.name}`, keyCount,
+      source, doc: cfg, id: envId(cfg), keyCount,
       routes: new Map(cfg.routes.map((r) => [r.model, r])),
       origins: new Set(cfg.environment.cors.allowedOrigins),
       hostnames: new Set(cfg.environment.hostnames.map((h) => h.toLowerCase())),
@@ -322,6 +362,7 @@ export class ConfigStore {
   }
 
   remove(source: string): boolean {
+    this.#waiting.delete(source);
     const previous = this.#envs.get(source);
     if (!previous) return false;
     this.#swapKeys(source, undefined);

@@ -25,7 +25,7 @@ export function createMetrics() {
     usageBuffered: new client.Gauge({ name: "gateway_usage_buffered", help: "Usage records waiting for PostgreSQL", registers: [registry] }),
     usageFlushed: new client.Counter({ name: "gateway_usage_flushed_total", help: "Usage records written", registers: [registry] }),
     usageFlushFailures: new client.Counter({ name: "gateway_usage_flush_failures_total", help: "Failed usage batch writes", registers: [registry] }),
-    configReloads: new client.Counter({ name: "gateway_config_reloads_total", help: "Gateway-config documents applied or rejected", labelNames: ["result"], registers: [registry] }),
+    configReloads: new client.Counter({ name: "gateway_config_reloads_total", help: "Gateway-config documents applied, rejected, or waiting (their environment defined by another source until it is removed)", labelNames: ["result"], registers: [registry] }),
     keysLoaded: new client.Gauge({ name: "gateway_keys_loaded", help: "API keys in the in-memory index", registers: [registry] }),
     inFlight: new client.Gauge({ name: "gateway_in_flight_requests", help: "Requests being proxied", registers: [registry], collect() { this.set(inFlight.n); } }),
     contentFlags: new client.Counter({ name: "gateway_content_flags_total", help: "Content-safety verdicts that flagged or blocked (verdicts only, never text)", labelNames: ["direction", "action", "category"], registers: [registry] }),

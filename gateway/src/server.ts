@@ -93,13 +93,17 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   });
 
   const report = (source: string, r: ApplyResult) => {
-    if (r.ok) { metrics.configReloads.labels("applied").inc(); if (r.changed) logger.info("Applied gateway config", { source, keys: store.keyCount }); }
+    if (r.ok && r.waitingFor) {
+      metrics.configReloads.labels("waiting").inc();
+      logger.warn("Gateway config waits: its environment is defined by another source; it takes over when that one is removed", { source, definedBy: r.waitingFor });
+    } else if (r.ok) { metrics.configReloads.labels("applied").inc(); if (r.changed) logger.info("Applied gateway config", { source, keys: store.keyCount }); }
     else { metrics.configReloads.labels("rejected").inc(); logger.error("Rejected gateway config; keeping the last good one", { source, errors: r.errors }); }
   };
-  const applyDocument = (source: string, text: string | Buffer, version: string | undefined) => {
+  const applyDocument = (source: string, text: string | Buffer, version: string | undefined, replacing?: string) => {
     // Bytes stay bytes: a first load of a large file never becomes one big string.
-    report(source, store.apply(source, text, version));
+    report(source, store.apply(source, text, version, replacing));
   };
+  const removeSource = (source: string) => { if (store.remove(source)) logger.info("Removed gateway config", { source }); };
   // After start, documents are applied one per macrotask (a burst of Secret events or files never
   // holds the event loop in one piece), large ones read and indexed in pieces (store.applyLarge); a
   // newer event for the same source replaces a queued one.
@@ -108,22 +112,28 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   type Item = { text: string | Buffer; version: string | undefined; done: (() => void) | undefined } | null;
   const queue = new Map<string, Item>();
   let draining = false;
+  const failed = (e: unknown): ApplyResult => ({ ok: false, errors: [String((e as Error)?.message ?? e)] });
   const drain = () => {
     const next = queue.entries().next();
     if (next.done) { draining = false; return; }
-    const [source, item] = next.value;
+    let [source, item] = next.value;
     queue.delete(source);
+    // A removed source whose environment another document waits for: that one is applied first,
+    // then this one removed, so the environment's keys never leave in between.
+    let replacing: string | undefined;
+    const heir = item ? undefined : store.heirOf(source);
+    if (heir) { replacing = source; source = heir.source; item = { text: heir.input, version: heir.version, done: undefined }; }
+    const finish = () => { if (replacing) removeSource(replacing); item?.done?.(); setImmediate(drain); };
     if (item && (typeof item.text !== "string" || item.text.length > LARGE_DOCUMENT_BYTES)) {
       const buf = typeof item.text === "string" ? Buffer.from(item.text) : item.text;
-      store.applyLarge(source, buf, item.version).then((r) => report(source, r), (e: unknown) => report(source, { ok: false, errors: [String((e as Error)?.message ?? e)] }))
-        .finally(() => { item.done?.(); setImmediate(drain); });
+      store.applyLarge(source, buf, item.version, replacing).then((r) => report(source, r), (e: unknown) => report(source, failed(e))).finally(finish);
       return;
     }
     if (item) {
       // Whatever happens to one document, the queue goes on (an exception here would stop every later apply).
-      try { applyDocument(source, item.text, item.version); } catch (e) { report(source, { ok: false, errors: [String((e as Error)?.message ?? e)] }); } finally { item.done?.(); }
-    } else if (store.remove(source)) logger.info("Removed gateway config", { source });
-    setImmediate(drain);
+      try { applyDocument(source, item.text, item.version, replacing); } catch (e) { report(source, failed(e)); }
+    } else removeSource(source);
+    finish();
   };
   const enqueue = (source: string, item: Item) => {
     queue.get(source)?.done?.();
@@ -139,7 +149,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     rejected(source, errors) { metrics.configReloads.labels("rejected").inc(); logger.error("Rejected gateway config; keeping the last good one", { source, errors }); },
     removed(source) {
       if (started) enqueue(source, null);
-      else if (store.remove(source)) logger.info("Removed gateway config", { source });
+      else removeSource(source);
     },
     error(msg) { logger.warn(msg); },
   };

@@ -83,6 +83,38 @@ describe("gateway config from Kubernetes Secrets", () => {
     await eventually(async () => (await status(second.key)) === 200, 5000);
   });
 
+  it("hands an environment over to a renamed Secret (written before the old one is deleted) without refusing a request", async () => {
+    // What the operator does to a config Secret under the old naming scheme (gwcfg-{ns}-{env}).
+    const [kept, added] = [makeKey({ name: "kept" }), makeKey({ name: "added" })];
+    const moved = makeDoc({ keys: [kept] });
+    const labelled = (n: string, d: unknown): V1Secret => ({ ...secret(JSON.stringify(d)), metadata: { name: n, namespace: cfgNs, labels: { [GATEWAY_CONFIG_LABEL]: "true" } } });
+    const [oldName, newName] = [`gwcfg-${moved.environment.namespace}-${moved.environment.name}`, gatewayConfigSecretName(moved.environment.namespace, moved.environment.name)];
+    await core.createNamespacedSecret({ namespace: cfgNs, body: labelled(oldName, moved) });
+    await eventually(async () => (await status(kept.key)) === 200, 5000);
+    const metrics = () => fetch(`${h.gw.adminUrl}/metrics`).then((r) => r.text());
+    const waitingBefore = Number(/gateway_config_reloads_total\{result="waiting"\} (\d+)/.exec(await metrics())?.[1] ?? 0);
+
+    // Requests go on throughout, one after another.
+    const seen = new Map<number, number>();
+    let stop = false;
+    const load = (async () => { while (!stop) { const s = await status(kept.key); seen.set(s, (seen.get(s) ?? 0) + 1); } })();
+    try {
+      await core.createNamespacedSecret({ namespace: cfgNs, body: labelled(newName, { ...moved, keys: [kept.entry, added.entry] }) });
+      await eventually(async () => Number(/gateway_config_reloads_total\{result="waiting"\} (\d+)/.exec(await metrics())?.[1] ?? 0) > waitingBefore, 5000);
+      assert.equal(await status(added.key), 401, "the renamed Secret waits while the old one defines the environment");
+      await core.deleteNamespacedSecret({ name: oldName, namespace: cfgNs });
+      await eventually(async () => (await status(added.key)) === 200, 5000);
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      stop = true;
+      await load;
+    }
+    assert.deepEqual([...seen.keys()], [200], `statuses while handed over: ${JSON.stringify([...seen])}`);
+    assert.ok(seen.get(200)! >= 10, `${seen.get(200)} requests during the handover`);
+    await core.deleteNamespacedSecret({ name: newName, namespace: cfgNs });
+    await eventually(async () => (await status(kept.key)) === 401, 5000);
+  });
+
   it("drops an environment when its Secret is deleted", async () => {
     await core.deleteNamespacedSecret({ name, namespace: cfgNs });
     await eventually(async () => (await status(first.key)) === 401, 5000);

@@ -103,7 +103,7 @@ describe("operator high availability", { timeout: 300_000 }, () => {
       const secrets = (await k.ok(["get", "secrets", "-n", ns, "-l", "crosslogic.ai/api-key", "-o", "jsonpath={.items[*].metadata.name}"])).trim().split(/\s+/).filter(Boolean).sort();
       return JSON.stringify(secrets) === JSON.stringify(kept.map((n) => `apikey-${n}`).sort());
     }, 60_000, 1000);
-    const secret = JSON.parse(await k.ok(["get", "secret", `gwcfg-${ns}-prod`, "-n", system, "-o", "json"])) as { data: Record<string, string> };
+    const secret = JSON.parse(await k.ok(["get", "secret", `gwcfg-${ns}.prod`, "-n", system, "-o", "json"])) as { data: Record<string, string> };
     const cfg = validateGatewayConfig(JSON.parse(Buffer.from(secret.data["config.json"]!, "base64").toString("utf8")));
     assert.ok(cfg.ok);
     assert.deepEqual(cfg.value.keys.map((e) => e.name).sort(), [...kept].sort());

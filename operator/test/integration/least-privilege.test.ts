@@ -31,7 +31,7 @@ const get = (args: string[]) => k.json<Obj>(["get", ...args]);
 const exists = async (args: string[]) => (await k.run(["get", ...args, "-o", "name"])).code === 0;
 const ready = (args: string[]) => waitFor(`${args.join(" ")} Ready`, async () => (await get(args)).status?.conditions?.find((c) => c.type === "Ready")?.status === "True", 60_000);
 const configHashes = async () => {
-  const s = await get(["secret", `gwcfg-${ns}-prod`, "-n", configNs]);
+  const s = await get(["secret", `gwcfg-${ns}.prod`, "-n", configNs]);
   return (JSON.parse(Buffer.from(s.data!["config.json"]!, "base64").toString("utf8")) as { keys: Array<{ hash: string }> }).keys.map((x) => x.hash);
 };
 
@@ -92,7 +92,7 @@ describe("operator under the chart's least-privilege RBAC", { timeout: 240_000 }
     await k.ok(["delete", "tenant", tenant, "--wait=false"]);
     await waitFor("tenant finalized", async () => !(await exists(["tenant", tenant])), 60_000);
     assert.equal(await exists(["clusterrolebinding", `crosslogic-tenant-${tenant}-viewer`]), false);
-    assert.equal(await exists(["secret", `gwcfg-${ns}-prod`, "-n", configNs]), false);
+    assert.equal(await exists(["secret", `gwcfg-${ns}.prod`, "-n", configNs]), false);
   });
 
   it("was refused nothing along the way", async () => {

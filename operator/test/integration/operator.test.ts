@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
-import { apiKeyPrefix, hashApiKey, REVOCATION_CHANNEL, validateGatewayConfig, type GatewayConfig } from "@crosslogic/crds";
+import { apiKeyPrefix, gatewayConfigSecretName, hashApiKey, Labels, MANAGED_BY, REVOCATION_CHANNEL, validateGatewayConfig, type GatewayConfig } from "@crosslogic/crds";
 import { testEnv } from "@crosslogic/testenv/test-env";
 import { installCrds, kube, startCountingProxy, startOperatorProcess, waitFor, type CountingProxy, type OperatorProcess } from "../support/cluster.ts";
 
@@ -28,7 +28,7 @@ const exists = async (args: string[]) => (await k.run(["get", ...args, "-o", "na
 const condition = (o: Obj, type: string) => (o.status?.conditions as Array<{ type: string; status: string; reason: string }> | undefined)?.find((c) => c.type === type);
 const keyOf = async (name: string) => Buffer.from((await get(["secret", `apikey-${name}`, "-n", ns])).data!.key!, "base64").toString("utf8");
 const gatewayConfig = async (envName: string): Promise<GatewayConfig> => {
-  const s = await get(["secret", `gwcfg-${ns}-${envName}`, "-n", system]);
+  const s = await get(["secret", gatewayConfigSecretName(ns, envName), "-n", system]);
   const doc = JSON.parse(Buffer.from(s.data!["config.json"]!, "base64").toString("utf8")) as unknown;
   const v = validateGatewayConfig(doc);
   assert.ok(v.ok, `gateway config invalid: ${JSON.stringify(v)}`);
@@ -138,7 +138,7 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     assert.equal(cfg.tenant.name, tenant);
     assert.deepEqual(cfg.environment.limits, { requestsPerMinute: 10000, tokensPerMinute: 0 });
     assert.deepEqual(cfg.routes.map((r) => r.model), ["llama", "bge"]);
-    const gw = await get(["secret", `gwcfg-${ns}-prod`, "-n", system]);
+    const gw = await get(["secret", `gwcfg-${ns}.prod`, "-n", system]);
     assert.equal(gw.metadata.labels?.["crosslogic.ai/gateway-config"], "true");
   });
 
@@ -181,13 +181,13 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     await k.ok(["delete", "networkpolicy", "crosslogic-default-deny", "-n", ns]);
     await k.ok(["patch", "clusterrole", "crosslogic-tenant-read-only", "--type=json", "-p", JSON.stringify([{ op: "add", path: "/rules/-", value: { apiGroups: [""], resources: ["secrets"], verbs: ["get"] } }])]);
     await k.ok(["patch", "certificate", "prod-tls", "-n", ns, "--type=merge", "-p", JSON.stringify({ spec: { duration: "8760h" } })]);
-    await k.ok(["delete", "secret", `gwcfg-${ns}-prod`, "-n", system]);
+    await k.ok(["delete", "secret", `gwcfg-${ns}.prod`, "-n", system]);
     const policy = (await k.json<{ items: Obj[] }>(["get", "networkpolicy", "-n", pool, "-l", `crosslogic.ai/environment=prod,crosslogic.ai/tenant=${tenant}`])).items[0]!;
     await k.ok(["label", "networkpolicy", policy.metadata.name, "-n", pool, "crosslogic.ai/environment-"]);
     await waitFor("default-deny restored", () => exists(["networkpolicy", "crosslogic-default-deny", "-n", ns]));
     await waitFor("read-only role restored", async () => !JSON.stringify((await get(["clusterrole", "crosslogic-tenant-read-only"])) as unknown).includes("secrets"));
     await waitFor("certificate duration restored", async () => (await get(["certificate", "prod-tls", "-n", ns])).spec?.duration === "2160h");
-    await waitFor("gateway config restored", () => exists(["secret", `gwcfg-${ns}-prod`, "-n", system]));
+    await waitFor("gateway config restored", () => exists(["secret", `gwcfg-${ns}.prod`, "-n", system]));
     assert.ok((await gatewayConfig("prod")).keys.some((x) => x.name === "bot"));
     // The unlabelled policy is no longer recognisably ours, so a fresh labelled one replaces it (same name: re-labelled).
     await waitFor("pool policy re-labelled", async () => (await get(["networkpolicy", policy.metadata.name, "-n", pool])).metadata.labels?.["crosslogic.ai/environment"] === "prod");
@@ -198,6 +198,23 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
       .some((e) => e.message.includes("ClusterRole crosslogic-tenant-read-only")));
     assert.ok((await events(tenant, "default")).some((e) => e.reason === "Created" && e.message === `Created NetworkPolicy ${ns}/crosslogic-default-deny`));
     await waitFor("the Certificate's repair on the Environment", async () => (await events("prod", ns)).some((e) => e.reason === "Repaired" && e.message.includes(`Certificate ${ns}/prod-tls`)));
+  });
+
+  it("moves a gateway config off the old name (gwcfg-{ns}-{env}, which two tenants could share): the new one kept, the old one deleted", async () => {
+    // Tenant `a`'s Environment `b-c` and tenant `a-b`'s Environment `c` both had gwcfg-tenant-a-b-c.
+    assert.notEqual(gatewayConfigSecretName("tenant-a", "b-c"), gatewayConfigSecretName("tenant-a-b", "c"));
+    const labels = (envName: string) => ({ [Labels.managedBy]: MANAGED_BY, [Labels.tenant]: tenant, [Labels.environment]: envName, [Labels.gatewayConfig]: "true" });
+    const secret = (name: string, envName: string) => JSON.stringify({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace: system, labels: labels(envName) }, data: { "config.json": Buffer.from("{}").toString("base64") } });
+    const before = await get(["secret", gatewayConfigSecretName(ns, "prod"), "-n", system]);
+    await k.ok(["apply", "-f", "-"], secret(`gwcfg-${ns}-prod`, "prod"));
+    // Another Environment's Secret (here: of one that does not exist) is not this one's to delete.
+    await k.ok(["apply", "-f", "-"], secret(`gwcfg-${ns}-prod-x`, "prod-x"));
+    await waitFor("the old-named Secret deleted", async () => !(await exists(["secret", `gwcfg-${ns}-prod`, "-n", system])));
+    const after = await get(["secret", gatewayConfigSecretName(ns, "prod"), "-n", system]);
+    assert.equal(after.metadata.uid, before.metadata.uid, "the Secret under the new name stays in place");
+    assert.ok((await gatewayConfig("prod")).keys.some((x) => x.name === "bot"));
+    assert.ok(await exists(["secret", `gwcfg-${ns}-prod-x`, "-n", system]), "another Environment's Secret left alone");
+    await k.ok(["delete", "secret", `gwcfg-${ns}-prod-x`, "-n", system]);
   });
 
   it("replaces a key whose Secret was deleted or tampered with, and says so", async () => {
@@ -316,7 +333,7 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     assert.equal((await gatewayConfig("burst")).keys.length, n);
     // Published together, not one config write per key: the Environment's first config, then the
     // keys issued within each 500 ms pacing window in one write.
-    const configWrites = proxy.requests.slice(mark).filter((r) => r.method === "PATCH" && r.path.includes(`/secrets/gwcfg-${ns}-burst`)).length;
+    const configWrites = proxy.requests.slice(mark).filter((r) => r.method === "PATCH" && r.path.includes(`/secrets/gwcfg-${ns}.burst`)).length;
     assert.ok(configWrites <= 4, `${configWrites} gateway-config writes for a burst of ${n} keys`);
     await k.ok(["delete", "environment", "burst", "-n", ns]);
   });
@@ -335,7 +352,7 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
       const counts = /holds (\d+) key\(s\); (\d+) more/.exec(c?.message ?? "");
       return c?.reason === "GatewayConfigTooLarge" && counts && Number(counts[1]) + Number(counts[2]) === 70 ? c : undefined;
     }, 60_000);
-    const secret = await get(["secret", `gwcfg-${ns}-wide`, "-n", system]);
+    const secret = await get(["secret", `gwcfg-${ns}.wide`, "-n", system]);
     const bytes = Buffer.from(secret.data!["config.json"]!, "base64").length;
     const published = (await gatewayConfig("wide")).keys;
     assert.ok(bytes <= 1024 * 1024 && published.length > 0 && published.length < 70, `${published.length} keys in ${bytes} bytes`);
@@ -351,7 +368,7 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
 
   it("deleting an Environment and the Tenant cleans up cross-namespace and cluster-scoped outputs", async () => {
     await k.ok(["delete", "environment", "prod", "-n", ns, "--wait=false"]);
-    await waitFor("gateway config deleted", async () => !(await exists(["secret", `gwcfg-${ns}-prod`, "-n", system])));
+    await waitFor("gateway config deleted", async () => !(await exists(["secret", `gwcfg-${ns}.prod`, "-n", system])));
     await waitFor("pool policies deleted", async () => (await k.ok(["get", "networkpolicy", "-n", pool, "-l", `crosslogic.ai/tenant=${tenant}`, "-o", "name"])).trim() === "");
     await waitFor("environment gone", async () => !(await exists(["environment", "prod", "-n", ns])));
     await k.ok(["delete", "tenant", tenant, "--wait=false"]);

@@ -1,6 +1,6 @@
 /** Environment controller: Certificate, backend NetworkPolicies, gateway config, capacity status. */
 import {
-  apiKeySecretName, FieldManagers, gatewayConfigSecretName, tenantOfNamespace, validateGatewayConfig, type ApiKey, type Environment, type Tenant,
+  apiKeySecretName, FieldManagers, gatewayConfigSecretName, Labels, tenantOfNamespace, validateGatewayConfig, type ApiKey, type Environment, type Tenant,
 } from "@crosslogic/crds";
 import { Types } from "../../kube/types.ts";
 import type { KubeObject } from "@crosslogic/kube/informer";
@@ -25,7 +25,15 @@ export function environmentController(ctx: Context) {
     for (const p of inf.networkPolicies.list().filter((o) => labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.networkPolicy, p.metadata.namespace, p.metadata.name);
     for (const c of inf.certificates.listIn(env.metadata.namespace!).filter((o) => labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.certificate, c.metadata.namespace, c.metadata.name);
     await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, gatewayConfigSecretName(env.metadata.namespace!, env.metadata.name));
+    for (const s of staleGatewayConfigs(env, tenant)) await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, s.metadata.name);
     await removeFinalizer(ctx, NAME, Types.environment, env);
+  }
+
+  /** Gateway-config Secrets labelled for this Environment under another name (the old naming scheme). */
+  function staleGatewayConfigs(env: KubeObject, tenant: string): KubeObject[] {
+    const name = gatewayConfigSecretName(env.metadata.namespace!, env.metadata.name);
+    const sel = { ...environmentLabels(tenant, env.metadata.name), [Labels.gatewayConfig]: "true" };
+    return inf.secrets.listIn(config.gatewayConfigNamespace).filter((s) => s.metadata.name !== name && labelsMatch(s, sel));
   }
 
   return async function reconcile(key: string): Promise<ReconcileResult | void> {
@@ -122,6 +130,8 @@ export function environmentController(ctx: Context) {
       const valid = validateGatewayConfig(doc);
       if (valid.ok) {
         if (await applyIfChanged(ctx, NAME, FM, Types.secret, secret, published) !== "unchanged") ctx.publishPacer.wrote(key);
+        // Deleted only once the new one is written: the gateway hands the environment over to it.
+        for (const s of staleGatewayConfigs(env, tenantName)) await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, s.metadata.name);
         gatewayConfig = { secretName: secret.metadata.name, keys: entries.length, ...(left ? { tooLarge: left } : {}) };
       } else {
         gatewayConfig = { invalid: valid.errors };
