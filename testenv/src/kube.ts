@@ -45,17 +45,31 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 /**
  * Waits until the named CRDs are Established. `kubectl wait --for=condition=…` fails at once, rather
  * than waiting, when it reads a CRD whose status has no conditions yet (right after it was created):
- * that answer is retried until the deadline.
+ * that answer is retried until the deadline. Then each resource is listed until it answers (a
+ * freshly established CRD refuses requests with 429 for a moment).
  */
 export async function waitForCrds(kubectl: (args: string[]) => Promise<unknown>, crds: string[], timeoutSeconds = 60): Promise<void> {
   const deadline = Date.now() + timeoutSeconds * 1000;
   for (;;) {
     try {
       await kubectl(["wait", "--for=condition=Established", `--timeout=${timeoutSeconds}s`, ...crds.map((c) => `crd/${c}`)]);
-      return;
+      break;
     } catch (err) {
       if (!/accessor error/.test((err as Error).message) || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  // A freshly established CRD answers 429 "storage is (re)initializing" for a moment: until each
+  // resource lists, it is not ready for objects.
+  for (const crd of crds) {
+    for (;;) {
+      try {
+        await kubectl(["get", crd, "--all-namespaces", "--chunk-size=1", "-o", "name"]);
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
   }
 }

@@ -20,10 +20,6 @@ let tdb: { url: string; drop(): Promise<void> };
 before(async () => {
   execFileSync(env.KUBECTL, [`--kubeconfig=${env.KUBECONFIG}`, "apply", "--server-side", "--force-conflicts", "-f", path.join(root, "crds/generated/tenants.crosslogic.ai.yaml")], { stdio: "ignore" });
   await waitForCrds(async (args) => execFileSync(env.KUBECTL, [`--kubeconfig=${env.KUBECONFIG}`, ...args], { stdio: ["ignore", "pipe", "pipe"] }), ["tenants.crosslogic.ai"]);
-  // A freshly established CRD answers 429 "storage is (re)initializing" for a moment.
-  for (let i = 0; i < 50; i++) {
-    try { execFileSync(env.KUBECTL, [`--kubeconfig=${env.KUBECONFIG}`, "get", "tenants"], { stdio: "ignore" }); break; } catch { await sleep(200); }
-  }
   tdb = await createTestDatabase(env.DATABASE_URL, "billing_main");
 });
 after(async () => { await tdb.drop(); });

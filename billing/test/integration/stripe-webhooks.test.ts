@@ -66,10 +66,6 @@ describe("Stripe webhooks drive tenant billing state", () => {
   before(async () => {
     kubectl("apply", "--server-side", "--force-conflicts", "-f", crd);
     await waitForCrds(async (args) => kubectl(...args), ["tenants.crosslogic.ai"]);
-    // A freshly established CRD answers 429 "storage is (re)initializing" for a moment.
-    for (let i = 0; i < 50; i++) {
-      try { kubectl("get", "tenants"); break; } catch { await new Promise((r) => setTimeout(r, 200)); }
-    }
     tdb = await createTestDatabase(env.DATABASE_URL, "billing");
     await migrate(tdb.url);
     db = createDatabase(tdb.url);

@@ -205,10 +205,12 @@ describe("gateway", () => {
 
   it("reserves tokens from max_tokens and settles from real usage", async () => {
     const c = client(keys.tpm!);
-    model.set({ latencyMs: 300 });
+    model.set({ latencyMs: 2000 });
     try {
+      const inFlight = model.stats().inFlight;
       const first = c.completions.create({ model: "llama-3-8b", prompt: "a", max_tokens: 60 });
-      await sleep(100);
+      // Admitted (its tokens reserved) once the model server has it.
+      await eventually(() => model.stats().inFlight > inFlight, 5000, 5);
       // 60 of 100 reserved while the first runs: another 60 does not fit.
       await assert.rejects(c.completions.create({ model: "llama-3-8b", prompt: "a", max_tokens: 60 }), (e: InstanceType<typeof OpenAI.APIError>) => e.status === 429 && e.headers?.get("x-ratelimit-scope") === "tokens");
       assert.equal((await first).usage!.total_tokens, 61);

@@ -196,7 +196,7 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     // The shared ClusterRole's repair is told on the Tenant whose pass restored it (any Tenant).
     await waitFor("the ClusterRole's repair on a Tenant", async () => (await k.json<{ items: Array<{ reason: string; message: string }> }>(["get", "events", "-n", "default", "--field-selector", "reason=Repaired", "-o", "json"])).items
       .some((e) => e.message.includes("ClusterRole crosslogic-tenant-read-only")));
-    assert.ok((await events(tenant, "default")).some((e) => e.reason === "Created" && e.message === `Created NetworkPolicy ${ns}/crosslogic-default-deny`));
+    await waitFor("the policy's re-creation on the Tenant", async () => (await events(tenant, "default")).some((e) => e.reason === "Created" && e.message === `Created NetworkPolicy ${ns}/crosslogic-default-deny`));
     await waitFor("the Certificate's repair on the Environment", async () => (await events("prod", ns)).some((e) => e.reason === "Repaired" && e.message.includes(`Certificate ${ns}/prod-tls`)));
   });
 
@@ -320,21 +320,24 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     // Nothing else in flight (other tests' keys), so the Secret creates counted below are the burst's.
     await quiet(1000, 30_000);
     const mark = proxy.requests.length;
+    const started = Date.now();
     await k.ok(["apply", "-f", "-"], [
       `apiVersion: crosslogic.ai/v1alpha1\nkind: Environment\nmetadata: {name: burst, namespace: ${ns}}\nspec: {tier: development, routes: [{model: m, backend: {url: "http://127.0.0.1:9"}}]}`,
       ...Array.from({ length: n }, (_, i) => `apiVersion: crosslogic.ai/v1alpha1\nkind: ApiKey\nmetadata: {name: burst-${i}, namespace: ${ns}}\nspec: {environment: burst}`),
     ].join("\n---\n"));
     await waitFor("every burst key Ready", async () => (await k.json<{ items: Obj[] }>(["get", "apikeys", "-n", ns, "-o", "json"])).items
       .filter((o) => o.metadata.name.startsWith("burst-") && condition(o, "Ready")?.status === "True").length === n, 60_000);
+    const issuingMs = Date.now() - started;
     const secretCalls = proxy.requests.slice(mark).filter((r) => /\/secrets(\/apikey-burst-|\?|$)/.test(r.path) && r.path.includes(`/namespaces/${ns}/`));
     // A pass that runs before the new Secret's watch event would POST again (409) and GET it back.
     assert.equal(secretCalls.filter((r) => r.method === "POST").length, n, "one create per key");
     assert.deepEqual(secretCalls.filter((r) => r.method === "GET" && r.path.includes("apikey-burst-")), [], "no Secret read back after a conflict");
     assert.equal((await gatewayConfig("burst")).keys.length, n);
     // Published together, not one config write per key: the Environment's first config, then the
-    // keys issued within each 500 ms pacing window in one write.
+    // keys issued within each 500 ms pacing window in one write (a slow machine issues them over
+    // more windows; here, usually within two).
     const configWrites = proxy.requests.slice(mark).filter((r) => r.method === "PATCH" && r.path.includes(`/secrets/gwcfg-${ns}.burst`)).length;
-    assert.ok(configWrites <= 4, `${configWrites} gateway-config writes for a burst of ${n} keys`);
+    assert.ok(configWrites <= Math.min(n / 3, 2 + Math.ceil(issuingMs / 500)), `${configWrites} gateway-config writes for a burst of ${n} keys issued in ${issuingMs} ms`);
     await k.ok(["delete", "environment", "burst", "-n", ns]);
   });
 

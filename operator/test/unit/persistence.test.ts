@@ -7,6 +7,10 @@ import type { KeyMaterial } from "../../src/controllers/api-key/key-material.ts"
 
 const ev = (i: number) => auditEvent("tenant_created", { tenant_id: `t${i}`, details: { i } });
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+/** Waits for a state, not for a time (a busy machine may be slower than any fixed sleep). */
+async function until(what: string, fn: () => boolean, ms = 5000): Promise<void> {
+  for (const end = Date.now() + ms; !fn(); await tick(2)) if (Date.now() > end) assert.fail(`${what}: not in ${ms} ms`);
+}
 
 /** A store that fails while `down` is true and records what it accepted. */
 function fakeStore() {
@@ -21,7 +25,7 @@ describe("audit persister", () => {
     const p = createAuditPersister(store, { batchSize: 10, flushIntervalMs: 20 });
     for (let i = 0; i < 25; i++) p.push(ev(i));
     assert.equal(store.rows.length, 0, "push does not write synchronously");
-    await tick(80);
+    await until("all 25 written", () => store.rows.length >= 25);
     assert.deepEqual(store.rows.map((e) => e.details.i), Array.from({ length: 25 }, (_, i) => i));
     assert.ok(store.calls <= 4, `batched: ${store.calls} writes`);
     assert.equal(await p.close(), 0);
@@ -33,12 +37,11 @@ describe("audit persister", () => {
     const errors: number[] = [];
     const p = createAuditPersister(store, { batchSize: 5, flushIntervalMs: 5, retryBaseMs: 5, retryMaxMs: 20, onError: (_e, attempt) => errors.push(attempt) });
     for (let i = 0; i < 12; i++) p.push(ev(i));
-    await tick(100);
+    await until("retried", () => errors.length >= 2);
     assert.equal(store.rows.length, 0);
-    assert.ok(errors.length >= 2, "retried");
     assert.equal(p.pending(), 12);
     store.down = false;
-    await tick(150);
+    await until("all 12 written", () => store.rows.length >= 12);
     assert.deepEqual(store.rows.map((e) => e.details.i), Array.from({ length: 12 }, (_, i) => i));
     assert.equal(p.pending(), 0);
     await p.close();
@@ -48,9 +51,10 @@ describe("audit persister", () => {
     const store = fakeStore();
     store.down = true;
     let dropped = 0;
-    const p = createAuditPersister(store, { maxBuffer: 10, batchSize: 4, flushIntervalMs: 5, retryBaseMs: 1000, onDropped: (n) => { dropped += n; } });
+    let failed = 0;
+    const p = createAuditPersister(store, { maxBuffer: 10, batchSize: 4, flushIntervalMs: 5, retryBaseMs: 1000, onDropped: (n) => { dropped += n; }, onError: () => { failed++; } });
     p.push(ev(0));
-    await tick(30); // the first write failed; the retry is a second away
+    await until("the first write failed", () => failed === 1); // the retry is a second away
     for (let i = 1; i < 25; i++) p.push(ev(i));
     assert.equal(p.pending(), 10);
     assert.equal(dropped, 15);
