@@ -118,7 +118,7 @@ try {
       await apply(Types.secret, secret);
       await status(Types.environment, env, environmentStatus(env, {
         tenantFound: true, tenantSuspended: false, certificate: undefined, missingServices: [], nodePools: [],
-        gatewayConfig: { secretName: gatewayConfigSecretName(ns, env.metadata.name), keys: keys.length },
+        gatewayConfig: { secretName: gatewayConfigSecretName(ns, env.metadata.name), secrets: 1, keys: keys.length },
       }, now()));
     };
     const firstConfigs = Promise.all(envs.map((env) => publish(env, [])));

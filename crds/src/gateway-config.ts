@@ -1,9 +1,10 @@
 /**
- * The gateway config: the one contract between operator and gateway. The operator renders one
- * document per Environment into a Secret in the gateway's namespace (label
- * `crosslogic.ai/gateway-config=true`, data key `config.json`); standalone gateways read the same
- * documents from a directory (`*.json`). Every value is resolved (plan defaults applied), so the
- * gateway needs no knowledge of plans or of the CRDs.
+ * The gateway config: the one contract between operator and gateway. The operator renders each
+ * Environment into a Secret in the gateway's namespace (label `crosslogic.ai/gateway-config=true`,
+ * data key `config.json`), or into several when its keys do not fit in one Secret's 1 MiB: shards,
+ * each with the whole environment and some of its keys. Standalone gateways read the same documents
+ * from a directory (`*.json`). Every value is resolved (plan defaults applied), so the gateway
+ * needs no knowledge of plans or of the CRDs.
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
@@ -86,6 +87,12 @@ export const GatewayConfig = Type.Object({
     contentSafety: Type.Optional(ContentSafetyConfig),
   }),
   routes: Type.Array(Route),
+  /**
+   * Set on a shard: one of several documents for the environment, each with the same environment
+   * and some of its keys (every key in one of them). Documents for one environment are in force
+   * together only when each of them is a shard; otherwise the second one waits for the first to go.
+   */
+  shard: Type.Optional(Type.Integer({ minimum: 0, maximum: 1023 })),
   keys: Type.Array(KeyEntry),
 });
 
@@ -103,12 +110,21 @@ export function validateGatewayConfig(doc: unknown): { ok: true; value: GatewayC
 
 /**
  * The name of the Secret (in the gateway namespace) holding an Environment's gateway config:
- * `gwcfg-{namespace}.{environment}`. Namespaces and Environment names are DNS labels (no dots, at
- * most 63 characters), so the first dot tells them apart and no two Environments share a name.
+ * `gwcfg-{namespace}.{environment}`, and `….{shard}` for the shards after the first. Namespaces and
+ * Environment names are DNS labels (no dots, at most 63 characters), so the first dot tells them
+ * apart and no two Environments share a name.
  * (It used to be `gwcfg-{namespace}-{environment}`, which two tenants could share: tenant `a`'s
  * Environment `b-c` and tenant `a-b`'s Environment `c`. The operator deletes a Secret of that form
  * once the new one is written; the gateway hands the environment over without a gap.)
  */
-export function gatewayConfigSecretName(namespace: string, environment: string): string {
-  return `gwcfg-${namespace}.${environment}`;
+export function gatewayConfigSecretName(namespace: string, environment: string, shard = 0): string {
+  return shard === 0 ? `gwcfg-${namespace}.${environment}` : `gwcfg-${namespace}.${environment}.${shard}`;
+}
+
+/** The shard a gateway-config Secret name stands for (0 for the first), or undefined when it is not one of the Environment's. */
+export function gatewayConfigShardOf(secretName: string, namespace: string, environment: string): number | undefined {
+  const base = gatewayConfigSecretName(namespace, environment);
+  if (secretName === base) return 0;
+  const m = secretName.startsWith(`${base}.`) ? /^[1-9]\d{0,3}$/.exec(secretName.slice(base.length + 1)) : null;
+  return m ? Number(m[0]) : undefined;
 }

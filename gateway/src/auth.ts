@@ -48,7 +48,7 @@ function matchesEnvironment(store: ConfigStore, env: EnvironmentView, keyEnv: st
   if (!enforce) return true;
   const host = hostOnly(hostHeader);
   const hostEnv = host ? store.environmentForHost(host) : undefined;
-  if (hostEnv) return hostEnv === env;
+  if (hostEnv) return hostEnv.id === env.id; // shards of one environment are several documents
   return env.hostnames.size === 0;
 }
 

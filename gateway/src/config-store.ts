@@ -96,8 +96,8 @@ const keyView = (table: KeyTable<EnvironmentView>, row: number) => new KeyView(t
 const found = () => true;
 
 /**
- * `waitingFor`: the document's environment is defined by another source; this one is kept and
- * takes over when that source is removed (see heirOf).
+ * `waitingFor`: the document's environment is defined by another source (and they are not both
+ * shards); this one is kept and takes over when that source is removed (see takeUnblocked).
  */
 export type ApplyResult = { ok: true; changed: boolean; waitingFor?: string } | { ok: false; errors: string[] };
 
@@ -115,6 +115,8 @@ export class ConfigStore {
   /** Source → id of its key table in the index. */
   #tableIds = new Map<string, number>();
   #hosts = new Map<string, EnvironmentView>();
+  /** The documents in force for each environment id: one, or its shards. */
+  #byId = new Map<string, Set<EnvironmentView>>();
   #revoked = new Map<string, number>();
   #suspended = new Map<string, Suspension>();
   #listeners: Array<() => void> = [];
@@ -123,7 +125,7 @@ export class ConfigStore {
   #versions = new Map<string, bigint>();
   #digests = new Map<string, string>();
   /** Documents whose environment another source defines, by source, with that environment's id. */
-  #waiting = new Map<string, WaitingDocument & { id: string }>();
+  #waiting = new Map<string, WaitingDocument & { id: string; shard: boolean }>();
   #maxVersion = 0n;
   readonly #now: () => number;
   readonly #holdMs: number;
@@ -159,7 +161,7 @@ export class ConfigStore {
       if (this.#envs.has(source) && this.#digests.get(source) === digest) return { ok: true, changed: false };
       if (input.length > LARGE_DOCUMENT_BYTES) {
         const r = atOnce(this.#readLarge(source, typeof input === "string" ? Buffer.from(input) : input, replacing));
-        if ("waitingFor" in r) return this.#wait(source, r.waitingFor, input, version);
+        if ("waitingFor" in r) return this.#wait(source, r.waitingFor, r.shard, input, version);
         if (!r.ok) return r;
         this.#swapKeys(source, r.table);
         this.#commit(r.table.env, v, digest);
@@ -171,7 +173,7 @@ export class ConfigStore {
     if (!result.ok) return result;
     const { keys, ...cfg } = result.value;
     const holder = this.#holder(source, cfg, replacing);
-    if (holder) return typeof input === "string" || Buffer.isBuffer(input) ? this.#wait(source, holder, input, version) : { ok: false, errors: [`/environment: ${envId(cfg)} is already defined by ${holder.source}`] };
+    if (holder) return typeof input === "string" || Buffer.isBuffer(input) ? this.#wait(source, holder, cfg.shard !== undefined, input, version) : { ok: false, errors: [`/environment: ${envId(cfg)} is already defined by ${holder.source}`] };
     if (digest === undefined) {
       // A parsed document (tests, callers without text): the digest of its canonical JSON.
       if (v > this.#maxVersion) this.#maxVersion = v;
@@ -205,7 +207,7 @@ export class ConfigStore {
     const digest = hash.digest("hex");
     if (this.#envs.has(source) && this.#digests.get(source) === digest) return { ok: true, changed: false };
     const r = await stepwise(this.#readLarge(source, buf, replacing));
-    if ("waitingFor" in r) return this.#wait(source, r.waitingFor, buf, version);
+    if ("waitingFor" in r) return this.#wait(source, r.waitingFor, r.shard, buf, version);
     if (!r.ok) return r;
     const oldId = this.#tableIds.get(source);
     if (r.table.size + (oldId === undefined ? 0 : this.#index.table(oldId)!.size) <= this.#swapInPlaceMax) {
@@ -240,11 +242,17 @@ export class ConfigStore {
     return had !== undefined && v <= had ? undefined : v;
   }
 
-  /** The other source that defines `cfg`'s environment (`replacing` is leaving and does not count). */
+  /**
+   * Another source that defines `cfg`'s environment, unless both are shards (`replacing` is
+   * leaving and does not count).
+   */
   #holder(source: string, cfg: EnvironmentDoc, replacing: string | undefined): EnvironmentView | undefined {
-    const id = envId(cfg);
+    return this.#holderOf(source, envId(cfg), cfg.shard !== undefined, replacing);
+  }
+
+  #holderOf(source: string, id: string, shard: boolean, leaving: string | undefined): EnvironmentView | undefined {
     for (const other of this.#envs.values()) {
-      if (other.source !== source && other.source !== replacing && other.id === id) return other;
+      if (other.source !== source && other.source !== leaving && other.id === id && !(shard && other.doc.shard !== undefined)) return other;
     }
     return undefined;
   }
@@ -254,32 +262,33 @@ export class ConfigStore {
    * two would mix their keys and settings). It takes over when the holder is removed: a renamed
    * config Secret is written before the old one is deleted, and is applied without a gap.
    */
-  #wait(source: string, holder: EnvironmentView, input: string | Buffer, version: string | undefined): ApplyResult {
+  #wait(source: string, holder: EnvironmentView, shard: boolean, input: string | Buffer, version: string | undefined): ApplyResult {
     // Bytes may be lent by the caller (reused once applied): keep a copy.
-    this.#waiting.set(source, { source, id: holder.id, input: typeof input === "string" ? input : Buffer.from(input), version });
+    this.#waiting.set(source, { source, id: holder.id, shard, input: typeof input === "string" ? input : Buffer.from(input), version });
     return { ok: true, changed: false, waitingFor: holder.source };
   }
 
   /**
-   * The document that takes over when `source` is removed: one waiting for `source`'s environment.
-   * Apply it with `replacing: source`, then remove `source`. Taken: it is no longer waiting.
+   * The waiting documents nothing holds back any more, or nothing but `leaving` (a source about to
+   * be removed: apply them with `replacing: leaving`, then remove it, and the environment's keys
+   * never leave in between). Taken: they are no longer waiting.
    */
-  heirOf(source: string): WaitingDocument | undefined {
-    const view = this.#envs.get(source);
-    if (!view) return undefined;
+  takeUnblocked(leaving?: string): WaitingDocument[] {
+    const out: WaitingDocument[] = [];
+    if (this.#waiting.size === 0) return out;
     for (const w of this.#waiting.values()) {
-      if (w.id !== view.id) continue;
+      if (this.#holderOf(w.source, w.id, w.shard, leaving)) continue;
       this.#waiting.delete(w.source);
-      return { source: w.source, input: w.input, version: w.version };
+      out.push({ source: w.source, input: w.input, version: w.version });
     }
-    return undefined;
+    return out;
   }
 
   /**
    * Reads a large document into a key table without parsing it whole: scanned for its keys, the
    * rest parsed and validated, then the keys in batches. Yields between steps.
    */
-  *#readLarge(source: string, buf: Buffer, replacing: string | undefined): Generator<void, { ok: true; table: KeyTable<EnvironmentView> } | { ok: false; errors: string[] } | { ok: false; waitingFor: EnvironmentView }> {
+  *#readLarge(source: string, buf: Buffer, replacing: string | undefined): Generator<void, { ok: true; table: KeyTable<EnvironmentView> } | { ok: false; errors: string[] } | { ok: false; waitingFor: EnvironmentView; shard: boolean }> {
     const split = yield* splitKeys(buf);
     const invalidJson = { ok: false as const, errors: ["/: not valid JSON"] };
     if (!split) return invalidJson;
@@ -289,7 +298,7 @@ export class ConfigStore {
     if (!r.ok) return r;
     const { keys: _none, ...cfg } = r.value;
     const holder = this.#holder(source, cfg, replacing);
-    if (holder) return { ok: false, waitingFor: holder };
+    if (holder) return { ok: false, waitingFor: holder, shard: cfg.shard !== undefined };
     const view = this.#view(source, cfg, split.count);
     const builder = new KeyTableBuilder(split.count);
     for (let from = 0; from < split.count; from += KEY_BATCH) {
@@ -316,7 +325,11 @@ export class ConfigStore {
     this.#versions.set(view.source, v);
     this.#digests.set(view.source, digest);
     this.#unhost(previous);
+    this.#unindex(previous);
     this.#envs.set(view.source, view);
+    let views = this.#byId.get(view.id);
+    if (!views) this.#byId.set(view.id, views = new Set());
+    views.add(view);
     this.#afterApply(view, v);
   }
 
@@ -367,6 +380,7 @@ export class ConfigStore {
     if (!previous) return false;
     this.#swapKeys(source, undefined);
     this.#unhost(previous);
+    this.#unindex(previous);
     this.#envs.delete(source);
     this.#versions.delete(source);
     this.#digests.delete(source);
@@ -395,9 +409,21 @@ export class ConfigStore {
   }
   environmentForHost(host: string): EnvironmentView | undefined { return this.#hosts.get(host); }
 
+  #unindex(view: EnvironmentView | undefined): void {
+    if (!view) return;
+    const views = this.#byId.get(view.id);
+    if (views?.delete(view) && views.size === 0) this.#byId.delete(view.id);
+  }
+
+  /** Drops `view`'s hostnames, or points them at another document that has them (a shard of the same environment). */
   #unhost(view: EnvironmentView | undefined): void {
     if (!view) return;
-    for (const h of view.hostnames) if (this.#hosts.get(h) === view) this.#hosts.delete(h);
+    for (const h of view.hostnames) {
+      if (this.#hosts.get(h) !== view) continue;
+      let other: EnvironmentView | undefined;
+      for (const v of this.#byId.get(view.id) ?? []) if (v !== view && v.hostnames.has(h)) other = v;
+      if (other) this.#hosts.set(h, other); else this.#hosts.delete(h);
+    }
   }
 
   #changed(): void {

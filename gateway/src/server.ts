@@ -113,27 +113,32 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const queue = new Map<string, Item>();
   let draining = false;
   const failed = (e: unknown): ApplyResult => ({ ok: false, errors: [String((e as Error)?.message ?? e)] });
+  /** One document, small ones at once, large ones in pieces; whatever happens, the outcome is reported. */
+  const applyOne = async (source: string, text: string | Buffer, version: string | undefined, replacing?: string): Promise<void> => {
+    try {
+      if (typeof text !== "string" || text.length > LARGE_DOCUMENT_BYTES) report(source, await store.applyLarge(source, typeof text === "string" ? Buffer.from(text) : text, version, replacing));
+      else applyDocument(source, text, version, replacing);
+    } catch (e) { report(source, failed(e)); }
+  };
+  const step = async (source: string, item: Item): Promise<void> => {
+    if (item) return applyOne(source, item.text, item.version);
+    // Documents waiting for this source's environment are applied first, then it is removed: the
+    // environment's keys never leave in between.
+    for (const heir of store.takeUnblocked(source)) await applyOne(heir.source, heir.input, heir.version, source);
+    removeSource(source);
+  };
   const drain = () => {
     const next = queue.entries().next();
     if (next.done) { draining = false; return; }
-    let [source, item] = next.value;
+    const [source, item] = next.value;
     queue.delete(source);
-    // A removed source whose environment another document waits for: that one is applied first,
-    // then this one removed, so the environment's keys never leave in between.
-    let replacing: string | undefined;
-    const heir = item ? undefined : store.heirOf(source);
-    if (heir) { replacing = source; source = heir.source; item = { text: heir.input, version: heir.version, done: undefined }; }
-    const finish = () => { if (replacing) removeSource(replacing); item?.done?.(); setImmediate(drain); };
-    if (item && (typeof item.text !== "string" || item.text.length > LARGE_DOCUMENT_BYTES)) {
-      const buf = typeof item.text === "string" ? Buffer.from(item.text) : item.text;
-      store.applyLarge(source, buf, item.version, replacing).then((r) => report(source, r), (e: unknown) => report(source, failed(e))).finally(finish);
-      return;
-    }
-    if (item) {
-      // Whatever happens to one document, the queue goes on (an exception here would stop every later apply).
-      try { applyDocument(source, item.text, item.version, replacing); } catch (e) { report(source, failed(e)); }
-    } else removeSource(source);
-    finish();
+    // Whatever happens to one document, the queue goes on (an exception here would stop every later apply).
+    void step(source, item).catch((e: unknown) => report(source, failed(e))).finally(() => {
+      item?.done?.();
+      // Documents no longer held back (their environment's other source changed) go round again.
+      for (const w of store.takeUnblocked()) if (!queue.has(w.source)) enqueue(w.source, { text: w.input, version: w.version, done: undefined });
+      setImmediate(drain);
+    });
   };
   const enqueue = (source: string, item: Item) => {
     queue.get(source)?.done?.();

@@ -31,6 +31,7 @@ const Env = Type.Object({
   WORKERS: Type.Optional(Int),
   WATCH_TIMEOUT_SECONDS: Type.Optional(Int),
   LEASE_DURATION_SECONDS: Type.Optional(Int),
+  GATEWAY_CONFIG_MAX_SECRETS: Type.Optional(Int),
 });
 type Env = Static<typeof Env>;
 const check = TypeCompiler.Compile(Env);
@@ -59,6 +60,8 @@ export interface Config {
   workers: number;
   watchTimeoutSeconds: number;
   leaseDurationSeconds: number;
+  /** Most Secrets one Environment's gateway config is spread over (each holds 1 MiB, ~4,000 keys). */
+  gatewayConfigMaxSecrets: number;
 }
 
 export class ConfigError extends Error {
@@ -98,6 +101,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Rea
     workers: num(e.WORKERS, 4),
     watchTimeoutSeconds: num(e.WATCH_TIMEOUT_SECONDS, 300),
     leaseDurationSeconds: num(e.LEASE_DURATION_SECONDS, 15),
+    gatewayConfigMaxSecrets: num(e.GATEWAY_CONFIG_MAX_SECRETS, 32),
   };
   if (cfg.httpPort > 65535) problems.push(`HTTP_PORT: must be at most 65535 (got ${cfg.httpPort})`);
   if (cfg.workers < 1 || cfg.workers > 64) problems.push(`WORKERS: must be between 1 and 64 (got ${cfg.workers})`);
@@ -107,6 +111,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Rea
   if (cfg.keyRotationGraceSeconds > 2_592_000) problems.push("KEY_ROTATION_GRACE_SECONDS: must be at most 2592000 (30 days)");
   if (cfg.keyExpiryNoticeSeconds > 7_776_000) problems.push("KEY_EXPIRY_NOTICE_SECONDS: must be at most 7776000 (90 days)");
   if (cfg.auditFlushIntervalMs < 10) problems.push("AUDIT_FLUSH_INTERVAL_MS: must be at least 10");
+  if (cfg.gatewayConfigMaxSecrets < 1 || cfg.gatewayConfigMaxSecrets > 1024) problems.push(`GATEWAY_CONFIG_MAX_SECRETS: must be between 1 and 1024 (got ${cfg.gatewayConfigMaxSecrets})`);
   if (cfg.auditBufferMax < 100) problems.push("AUDIT_BUFFER_MAX: must be at least 100");
   if (!cfg.kubeconfig && !environment.KUBERNETES_SERVICE_HOST) problems.push("KUBECONFIG: required outside a cluster (no KUBERNETES_SERVICE_HOST)");
   if (problems.length) throw new ConfigError(problems);

@@ -21,7 +21,8 @@ import { Informer, objectKey, type InformerEvent, type KubeObject } from "@cross
 import { LeaderElector } from "./kube/leader.ts";
 import { Types } from "./kube/types.ts";
 import { WorkQueue } from "./kube/workqueue.ts";
-import { KeyAnnotations, publishedHashes } from "./controllers/api-key/key-material.ts";
+import { KeyAnnotations, type SecretLike } from "./controllers/api-key/key-material.ts";
+import { configShards, shardOfHashes } from "./controllers/environment/shards.ts";
 import { apiKeyController } from "./controllers/api-key/controller.ts";
 import { environmentController } from "./controllers/environment/controller.ts";
 import { nodeAuditEvents, type NodeLike } from "./controllers/node-pools.ts";
@@ -250,8 +251,8 @@ function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, 
     if (l[Labels.gatewayConfig] === "true" && ev.obj.metadata.namespace === config.gatewayConfigNamespace && tenant && env) {
       const ns = tenantNamespace(tenant);
       q.environment.add(`${ns}/${env}`);
-      // Keys whose Published condition no longer matches the config.
-      const hashes = publishedHashes(ev.type === "delete" ? undefined : ev.obj as { data?: Record<string, string> });
+      // Keys whose Published condition no longer matches the config (all of its Secrets).
+      const hashes = shardOfHashes(configShards((key) => inf.secrets.get(key) as SecretLike | undefined, config.gatewayConfigNamespace, ns, env, config.gatewayConfigMaxSecrets));
       for (const k of keysOfEnv(ns, env)) {
         const hash = (inf.secrets.get(`${ns}/apikey-${k.metadata.name}`)?.metadata.annotations ?? {})[KeyAnnotations.hash];
         const shown = k.status?.conditions?.find((c) => c.type === ConditionTypes.published)?.status === "True";

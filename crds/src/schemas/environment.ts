@@ -113,7 +113,8 @@ export const NodePoolCapacity = Type.Object({
 
 export const EnvironmentStatus = Type.Object({
   certificateSecretName: Type.Optional(Type.String({ description: "Secret (in this namespace) where cert-manager stores the certificate and key.", maxLength: 253 })),
-  gatewayConfigSecretName: Type.Optional(Type.String({ description: "Secret in the system namespace holding this environment's gateway config.", maxLength: 253 })),
+  gatewayConfigSecretName: Type.Optional(Type.String({ description: "Secret in the system namespace holding this environment's gateway config (the first, when its keys are spread over several: see gatewayConfigSecrets).", maxLength: 253 })),
+  gatewayConfigSecrets: Type.Optional(Type.Integer({ description: "How many Secrets the gateway config takes: one holds up to 1 MiB (~4,000 keys); the others are named after the first, with .1, .2, … appended.", minimum: 0 })),
   keys: Type.Optional(Type.Integer({ description: "Key hashes in the gateway config (active keys plus rotated keys in their grace period).", minimum: 0 })),
   nodePools: Type.Optional(Type.Array(NodePoolCapacity, { description: "Capacity of the GPU node pools the routes use.", maxItems: 128 })),
   observedGeneration: Type.Optional(ObservedGeneration),

@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CoreV1Api, KubeConfig, type V1Secret } from "@kubernetes/client-node";
+import { request } from "undici";
 import { GATEWAY_CONFIG_DATA_KEY, GATEWAY_CONFIG_LABEL, gatewayConfigSecretName } from "@crosslogic/crds";
 import { kube } from "@crosslogic/testenv/kube";
 import { testEnv } from "@crosslogic/testenv/test-env";
@@ -45,7 +46,8 @@ describe("gateway config from Kubernetes Secrets", () => {
     await core.createNamespacedSecret({ namespace: cfgNs, body: secret(JSON.stringify(doc)) });
     // An unlabelled Secret with a valid document is not config.
     await core.createNamespacedSecret({ namespace: cfgNs, body: { ...secret(JSON.stringify(makeDoc({ keys: [second] })), false), metadata: { name: "other", namespace: cfgNs } } });
-    h = await startHarness({ REDIS_URL: env.REDIS_URL, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: ns, GATEWAY_CONFIG_NAMESPACE: cfgNs, KUBECONFIG: identity.kubeconfig, ADMIN_TOKEN }, {});
+    // The tests poll with keys that are refused until a document arrives: no graduated delays or blocks for that.
+    h = await startHarness({ REDIS_URL: env.REDIS_URL, CONFIG_SOURCE: "kubernetes", SYSTEM_NAMESPACE: ns, GATEWAY_CONFIG_NAMESPACE: cfgNs, KUBECONFIG: identity.kubeconfig, ADMIN_TOKEN, VIOLATION_DELAY_AFTER: "100000", VIOLATION_BLOCK_AFTER: "100000" }, {});
   });
 
   after(async () => {
@@ -113,6 +115,30 @@ describe("gateway config from Kubernetes Secrets", () => {
     assert.ok(seen.get(200)! >= 10, `${seen.get(200)} requests during the handover`);
     await core.deleteNamespacedSecret({ name: newName, namespace: cfgNs });
     await eventually(async () => (await status(kept.key)) === 401, 5000);
+  });
+
+  it("serves an environment spread over several Secrets (shards); deleting one drops only its keys", async () => {
+    const [a, b, c] = [makeKey({ name: "a" }), makeKey({ name: "b" }), makeKey({ name: "c" })];
+    const big = makeDoc({ keys: [], hostnames: [`api-${suffix()}.example.test`] });
+    const shard = (i: number, keys: typeof a[]): V1Secret => ({
+      metadata: { name: gatewayConfigSecretName(big.environment.namespace, big.environment.name, i), namespace: cfgNs, labels: { [GATEWAY_CONFIG_LABEL]: "true" } },
+      data: { [GATEWAY_CONFIG_DATA_KEY]: Buffer.from(JSON.stringify({ ...big, shard: i, keys: keys.map((k) => k.entry) })).toString("base64") },
+    });
+    // fetch() sends its own Host header: undici's request() sends the environment's.
+    const onHost = async (key: string) => {
+      const r = await request(`${h.gw.url}/v1/models`, { headers: { authorization: `Bearer ${key}`, host: big.environment.hostnames[0]! } });
+      await r.body.dump();
+      return r.statusCode;
+    };
+    await core.createNamespacedSecret({ namespace: cfgNs, body: shard(0, [a]) });
+    await core.createNamespacedSecret({ namespace: cfgNs, body: shard(1, [b, c]) });
+    await eventually(async () => (await onHost(c.key)) === 200, 5000);
+    assert.deepEqual([await onHost(a.key), await onHost(b.key)], [200, 200]);
+    await core.deleteNamespacedSecret({ name: shard(1, []).metadata!.name!, namespace: cfgNs });
+    await eventually(async () => (await onHost(b.key)) === 401, 5000);
+    assert.deepEqual([await onHost(a.key), await onHost(c.key)], [200, 401], "the other shard's key still answers, on the environment's hostname");
+    await core.deleteNamespacedSecret({ name: shard(0, []).metadata!.name!, namespace: cfgNs });
+    await eventually(async () => (await onHost(a.key)) === 401, 5000);
   });
 
   it("drops an environment when its Secret is deleted", async () => {

@@ -15,18 +15,18 @@ const outcome = (s: ConfigStore, k: TestKey, host?: string) => {
   return r.ok ? "ok" : r.reason;
 };
 
-/** Hands `from`'s environment over as server.ts does: the heir applied first, then `from` removed. */
-async function handOver(s: ConfigStore, from: string): Promise<string | undefined> {
-  const heir = s.heirOf(from);
-  if (heir) {
+/** Hands `from`'s environment over as server.ts does: the documents waiting for it applied first, then `from` removed. */
+async function handOver(s: ConfigStore, from: string): Promise<string[]> {
+  const heirs = s.takeUnblocked(from);
+  for (const heir of heirs) {
     const r = Buffer.isBuffer(heir.input) ? await s.applyLarge(heir.source, heir.input, heir.version, from) : s.apply(heir.source, heir.input, heir.version, from);
     assert.deepEqual(r, { ok: true, changed: true });
   }
   s.remove(from);
-  return heir?.source;
+  return heirs.map((h) => h.source);
 }
 
-describe("handing an environment over to another source", () => {
+describe("several documents for one environment: handing over, and shards", () => {
   it("a second document for an environment waits; when the first source goes, it takes over with no moment without keys", async () => {
     const s = new ConfigStore();
     const [kept, dropped, added] = [makeKey({ name: "kept" }), makeKey({ name: "dropped" }), makeKey({ name: "added" })];
@@ -40,9 +40,11 @@ describe("handing an environment over to another source", () => {
     assert.equal(outcome(s, dropped, "api.acme.test"), "ok");
     assert.equal(s.environmentForHost("api.acme.test"), oldView);
 
-    const heir = s.heirOf("secret/old");
+    assert.deepEqual(s.takeUnblocked(), [], "held back while secret/old is there");
+    const [heir, ...more] = s.takeUnblocked("secret/old");
     assert.equal(heir?.source, "secret/new");
-    assert.equal(s.heirOf("secret/old"), undefined, "taken once");
+    assert.deepEqual(more, []);
+    assert.deepEqual(s.takeUnblocked("secret/old"), [], "taken once");
     assert.deepEqual(s.apply(heir.source, heir.input, heir.version, "secret/old"), { ok: true, changed: true });
     // Both in the store for a moment: the new document's keys and hostnames answer already.
     for (const k of [kept, added]) assert.equal(outcome(s, k, "api.acme.test"), "ok", k.entry.name);
@@ -60,12 +62,12 @@ describe("handing an environment over to another source", () => {
     s.apply("one", JSON.stringify(makeDoc({ tenant: "t1", keys: [a] })));
     assert.equal((s.apply("two", JSON.stringify(makeDoc({ tenant: "t1", keys: [b] }))) as { waitingFor?: string }).waitingFor, "one");
     assert.equal((s.apply("two", JSON.stringify(makeDoc({ tenant: "t1", keys: [c] }))) as { waitingFor?: string }).waitingFor, "one");
-    assert.equal(await handOver(s, "one"), "two");
+    assert.deepEqual(await handOver(s, "one"), ["two"]);
     assert.deepEqual([a, b, c].map((k) => outcome(s, k)), ["unknown", "unknown", "ok"]);
 
     s.apply("three", JSON.stringify(makeDoc({ tenant: "t1", keys: [a] })));
     s.remove("three");
-    assert.equal(await handOver(s, "two"), undefined, "a removed waiting document does not take over later");
+    assert.deepEqual(await handOver(s, "two"), [], "a removed waiting document does not take over later");
     assert.equal(s.keyCount, 0);
   });
 
@@ -77,7 +79,7 @@ describe("handing an environment over to another source", () => {
     assert.ok(lent.length > LARGE_DOCUMENT_BYTES);
     assert.equal((await s.applyLarge("new", lent, undefined)).ok, true);
     lent.fill(0x20); // the caller reuses its buffer
-    assert.equal(await handOver(s, "old"), "new");
+    assert.deepEqual(await handOver(s, "old"), ["new"]);
     assert.equal(s.keyCount, 600);
     assert.ok(keys.every((k) => outcome(s, k) === "ok"));
   });
@@ -89,6 +91,53 @@ describe("handing an environment over to another source", () => {
     const r = s.apply("three", makeDoc({ tenant: "t1" }));
     assert.equal(r.ok, false);
     assert.match((r as { errors: string[] }).errors[0]!, /tenant-t1\/dev is already defined by one/);
-    assert.equal(s.heirOf("one"), undefined);
+    assert.deepEqual(s.takeUnblocked("one"), []);
+  });
+
+  it("shards of one environment are in force together; removing one keeps the others' keys and the hostname", () => {
+    const s = new ConfigStore();
+    const [a, b, c] = [makeKey({ name: "a" }), makeKey({ name: "b" }), makeKey({ name: "c" })];
+    const shard = (n: number, keys: TestKey[]) => JSON.stringify({ ...makeDoc({ tenant: "big", hostnames: ["api.big.test"], keys }), shard: n });
+    assert.deepEqual(s.apply("s0", shard(0, [a])), { ok: true, changed: true });
+    assert.deepEqual(s.apply("s1", shard(1, [b, c])), { ok: true, changed: true });
+    assert.deepEqual([a, b, c].map((k) => outcome(s, k, "api.big.test")), ["ok", "ok", "ok"]);
+    assert.equal(s.environmentForHost("api.big.test")?.source, "s1");
+    // A key moved from one shard to another (written to its new shard first) never leaves.
+    s.apply("s0", shard(0, [a, c]));
+    s.apply("s1", shard(1, [b]));
+    assert.deepEqual([a, b, c].map((k) => outcome(s, k, "api.big.test")), ["ok", "ok", "ok"]);
+    assert.equal(s.remove("s1"), true);
+    assert.deepEqual([a, b, c].map((k) => outcome(s, k, "api.big.test")), ["ok", "unknown", "ok"]);
+    assert.equal(s.environmentForHost("api.big.test")?.source, "s0", "the hostname points at the shard left");
+    assert.equal(s.remove("s0"), true);
+    assert.equal(s.environmentForHost("api.big.test"), undefined);
+  });
+
+  it("a shard and a whole document for one environment are not in force together: the later waits, every waiting shard takes over", async () => {
+    const s = new ConfigStore();
+    const [a, b, c] = [makeKey({ name: "a" }), makeKey({ name: "b" }), makeKey({ name: "c" })];
+    const doc = (keys: TestKey[], shard?: number) => JSON.stringify({ ...makeDoc({ tenant: "mix", keys }), ...(shard === undefined ? {} : { shard }) });
+    s.apply("whole", doc([a, b, c]));
+    assert.equal((s.apply("s0", doc([a, b], 0)) as { waitingFor?: string }).waitingFor, "whole");
+    assert.equal((s.apply("s1", doc([c], 1)) as { waitingFor?: string }).waitingFor, "whole");
+    assert.deepEqual((await handOver(s, "whole")).sort(), ["s0", "s1"]);
+    assert.deepEqual([a, b, c].map((k) => outcome(s, k)), ["ok", "ok", "ok"]);
+    // And the other way round: a whole document waits for the shards.
+    assert.equal((s.apply("whole", doc([a])) as { waitingFor?: string }).waitingFor !== undefined, true);
+  });
+
+  it("a document held back by a whole one is let go when that one becomes a shard in place", () => {
+    const s = new ConfigStore();
+    const [a, b] = [makeKey({ name: "a" }), makeKey({ name: "b" })];
+    const doc = (keys: TestKey[], shard?: number) => JSON.stringify({ ...makeDoc({ tenant: "grow", keys }), ...(shard === undefined ? {} : { shard }) });
+    s.apply("first", doc([a]));
+    assert.equal((s.apply("second", doc([b], 1)) as { waitingFor?: string }).waitingFor, "first");
+    assert.deepEqual(s.takeUnblocked(), []);
+    s.apply("first", doc([a], 0));
+    const [w, ...more] = s.takeUnblocked();
+    assert.equal(w?.source, "second");
+    assert.deepEqual(more, []);
+    assert.deepEqual(s.apply(w.source, w.input, w.version), { ok: true, changed: true });
+    assert.deepEqual([a, b].map((k) => outcome(s, k)), ["ok", "ok"]);
   });
 });

@@ -27,8 +27,8 @@ const get = (args: string[]) => k.json<Obj>(["get", ...args]);
 const exists = async (args: string[]) => (await k.run(["get", ...args, "-o", "name"])).code === 0;
 const condition = (o: Obj, type: string) => (o.status?.conditions as Array<{ type: string; status: string; reason: string }> | undefined)?.find((c) => c.type === type);
 const keyOf = async (name: string) => Buffer.from((await get(["secret", `apikey-${name}`, "-n", ns])).data!.key!, "base64").toString("utf8");
-const gatewayConfig = async (envName: string): Promise<GatewayConfig> => {
-  const s = await get(["secret", gatewayConfigSecretName(ns, envName), "-n", system]);
+const gatewayConfig = async (envName: string, shard = 0): Promise<GatewayConfig> => {
+  const s = await get(["secret", gatewayConfigSecretName(ns, envName, shard), "-n", system]);
   const doc = JSON.parse(Buffer.from(s.data!["config.json"]!, "base64").toString("utf8")) as unknown;
   const v = validateGatewayConfig(doc);
   assert.ok(v.ok, `gateway config invalid: ${JSON.stringify(v)}`);
@@ -48,7 +48,7 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     await new Promise((r) => setTimeout(r, spellMs));
     return writes() === before;
   }, timeoutMs, 0);
-  const operatorEnv = () => ({ KUBECONFIG: proxy.kubeconfig, SYSTEM_NAMESPACE: system, POD_NAME: `op-${id}`, RESYNC_SECONDS: "3", REDIS_URL: env.REDIS_URL, KEY_ROTATION_GRACE_SECONDS: "3600", DEFAULT_ISSUER_NAME: "letsencrypt", LEASE_DURATION_SECONDS: "4" });
+  const operatorEnv = () => ({ KUBECONFIG: proxy.kubeconfig, SYSTEM_NAMESPACE: system, POD_NAME: `op-${id}`, RESYNC_SECONDS: "3", REDIS_URL: env.REDIS_URL, KEY_ROTATION_GRACE_SECONDS: "3600", DEFAULT_ISSUER_NAME: "letsencrypt", LEASE_DURATION_SECONDS: "4", GATEWAY_CONFIG_MAX_SECRETS: "2" });
 
   before(async () => {
     await installCrds(k);
@@ -341,31 +341,49 @@ describe("operator on the local API server", { timeout: 240_000 }, () => {
     await k.ok(["delete", "environment", "burst", "-n", ns]);
   });
 
-  it("more keys than one config Secret holds: as many published as fit, the Environment says why, a revocation still goes out", async () => {
-    // 70 keys, each allowed 128 long model names (~17 KB in the config): ~1.2 MB, over a Secret's 1 MiB.
+  it("more keys than one config Secret holds: spread over several, Ready; beyond GATEWAY_CONFIG_MAX_SECRETS (2 here), as many as fit and the Environment says why", async () => {
+    // Each key allowed 128 long model names (~17 KB in the config): 70 keys are ~1.2 MB, over a Secret's 1 MiB.
     const models = JSON.stringify(Array.from({ length: 128 }, (_, i) => `${"m".repeat(120)}-${i}`));
+    const keys = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `apiVersion: crosslogic.ai/v1alpha1\nkind: ApiKey\nmetadata: {name: wide-${from + i}, namespace: ${ns}, labels: {wide: "yes"}}\nspec: {environment: wide, models: ${models}}`);
     await k.ok(["apply", "-f", "-"], [
       `apiVersion: crosslogic.ai/v1alpha1\nkind: Environment\nmetadata: {name: wide, namespace: ${ns}}\nspec: {tier: development, routes: [{model: m, backend: {url: "http://127.0.0.1:9"}}]}`,
-      ...Array.from({ length: 70 }, (_, i) => `apiVersion: crosslogic.ai/v1alpha1\nkind: ApiKey\nmetadata: {name: wide-${i}, namespace: ${ns}, labels: {wide: "yes"}}\nspec: {environment: wide, models: ${models}}`),
+      ...keys(0, 70),
     ].join("\n---\n"));
-    // The condition first appears while keys are still being issued ("holds 64; 2 more"); wait for
-    // the one that accounts for all 70.
-    const tooLarge = await waitFor("GatewayConfigTooLarge on the Environment, counting all 70 keys", async () => {
+    const shards = async () => [await gatewayConfig("wide"), (await exists(["secret", gatewayConfigSecretName(ns, "wide", 1), "-n", system])) ? await gatewayConfig("wide", 1) : undefined].filter((d) => d !== undefined);
+    await waitFor("all 70 keys published, over two Secrets", async () => (await shards()).flatMap((d) => d.keys).length === 70, 60_000);
+    const spread = await shards();
+    assert.deepEqual(spread.map((d) => d.shard), [0, 1]);
+    assert.ok(spread.every((d) => d.keys.length > 0));
+    for (const i of [0, 1]) {
+      const bytes = Buffer.from((await get(["secret", gatewayConfigSecretName(ns, "wide", i), "-n", system])).data!["config.json"]!, "base64").length;
+      assert.ok(bytes <= 1024 * 1024, `shard ${i}: ${bytes} bytes`);
+    }
+    await waitFor("the Environment Ready, naming both Secrets", async () => {
+      const e = await get(["environment", "wide", "-n", ns]);
+      return condition(e, "Ready")?.status === "True" && e.status?.gatewayConfigSecrets === 2 && e.status?.keys === 70;
+    });
+    await waitFor("every key Published", async () => (await k.json<{ items: Obj[] }>(["get", "apikeys", "-n", ns, "-l", "wide=yes", "-o", "json"])).items
+      .filter((o) => condition(o, "Published")?.status === "True").length === 70);
+
+    // 60 more: over the two Secrets this operator may use.
+    await k.ok(["apply", "-f", "-"], keys(70, 130).join("\n---\n"));
+    const tooLarge = await waitFor("GatewayConfigTooLarge on the Environment, counting all 130 keys", async () => {
       const c = condition(await get(["environment", "wide", "-n", ns]), "GatewayConfigReady") as { reason: string; message?: string } | undefined;
       const counts = /holds (\d+) key\(s\); (\d+) more/.exec(c?.message ?? "");
-      return c?.reason === "GatewayConfigTooLarge" && counts && Number(counts[1]) + Number(counts[2]) === 70 ? c : undefined;
+      return c?.reason === "GatewayConfigTooLarge" && counts && Number(counts[1]) + Number(counts[2]) === 130 ? { c, held: Number(counts[1]) } : undefined;
     }, 60_000);
-    const secret = await get(["secret", `gwcfg-${ns}.wide`, "-n", system]);
-    const bytes = Buffer.from(secret.data!["config.json"]!, "base64").length;
-    const published = (await gatewayConfig("wide")).keys;
-    assert.ok(bytes <= 1024 * 1024 && published.length > 0 && published.length < 70, `${published.length} keys in ${bytes} bytes`);
-    assert.match(tooLarge.message!, new RegExp(`holds ${published.length} key\\(s\\); ${70 - published.length} more would take it over the 1 MiB`));
+    const published = (await shards()).flatMap((d) => d.keys);
+    assert.equal(published.length, tooLarge.held);
+    assert.ok(published.length > 70 && published.length < 130, `${published.length} published`);
+    assert.match(tooLarge.c.message!, /over the 2 Secret\(s\) of 1 MiB it may use \(the operator's GATEWAY_CONFIG_MAX_SECRETS\)/);
     assert.equal(condition(await get(["environment", "wide", "-n", ns]), "Ready")?.status, "False");
     // Removing a published key is always written, though the config stays full.
-    const victim = published[0]!;
+    const victim = published.find((x) => x.name === "wide-69")!;
     await k.ok(["patch", "apikey", victim.name, "-n", ns, "--type=merge", "-p", '{"spec":{"revoked":true}}']);
-    await waitFor("the revoked key out of the full config", async () => !(await gatewayConfig("wide")).keys.some((x) => x.hash === victim.hash));
+    await waitFor("the revoked key out of the full config", async () => !(await shards()).some((d) => d.keys.some((x) => x.hash === victim.hash)));
+    // Down to a few keys: the second Secret, emptied, is deleted.
     await k.ok(["delete", "apikeys", "-n", ns, "-l", "wide=yes", "--wait=false"]);
+    await waitFor("the emptied second Secret deleted", async () => !(await exists(["secret", gatewayConfigSecretName(ns, "wide", 1), "-n", system])), 60_000);
     await k.ok(["delete", "environment", "wide", "-n", ns]);
   });
 

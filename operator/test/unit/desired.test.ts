@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { API_VERSION, generateApiKey, hashApiKey, validateGatewayConfig, withDefaults, type ApiKey, type ApiKeySpec, type Environment, type EnvironmentSpec, type Tenant, type TenantSpec } from "@crosslogic/crds";
+import { API_VERSION, generateApiKey, hashApiKey, validateGatewayConfig, withDefaults, type ApiKey, type GatewayKeyEntry, type ApiKeySpec, type Environment, type EnvironmentSpec, type Tenant, type TenantSpec } from "@crosslogic/crds";
 import { desiredTenantChildren, desiredTenantRoles, desiredTenantViewer, roleRules } from "../../src/controllers/tenant/desired.ts";
 import { tenantStatus } from "../../src/controllers/tenant/status.ts";
-import { desiredBackendPolicies, desiredCertificate, fitGatewayConfig, GATEWAY_CONFIG_MAX_BYTES, keyEntries, renderGatewayConfig } from "../../src/controllers/environment/desired.ts";
+import { desiredBackendPolicies, desiredCertificate, keyEntries, renderGatewayConfig } from "../../src/controllers/environment/desired.ts";
+import { GATEWAY_CONFIG_MAX_BYTES, planShards } from "../../src/controllers/environment/shards.ts";
 import { environmentStatus } from "../../src/controllers/environment/status.ts";
 import { keySecretContent, readKeyMaterial, type KeyMaterial } from "../../src/controllers/api-key/key-material.ts";
 
@@ -55,31 +56,93 @@ describe("Tenant desired state", () => {
 });
 
 describe("Environment desired state", () => {
-  it("gateway config over a Secret's 1 MiB: published keys first (a removal is always written), then new ones as far as they fit", () => {
+  describe("gateway config over several Secrets (shards)", () => {
     const models = Array.from({ length: 128 }, (_, i) => `${"m".repeat(120)}-${i}`);
-    const keys = Array.from({ length: 80 }, (_, i) => {
-      const k = apiKey(`k${String(i).padStart(2, "0")}`, { models });
-      return { apiKey: k, material: material(generateApiKey("live")) };
+    const entriesFor = (names: string[], m = models) => keyEntries(environment(), tenant(), names.map((n) => ({ apiKey: apiKey(n, { models: m }), material: material(generateApiKey("live")) })), now);
+    const names = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `k${String(from + i).padStart(3, "0")}`);
+    const render = (list: GatewayKeyEntry[], shard: number) => renderGatewayConfig(environment(), tenant(), list, shard);
+    const base = Buffer.byteLength(JSON.stringify(render([], 0)));
+    const sizes = { base: (i: number) => base + String(i).length - 1, entry: (e: GatewayKeyEntry) => Buffer.byteLength(JSON.stringify(e)) };
+    const bytes = (list: GatewayKeyEntry[], shard: number) => Buffer.byteLength(JSON.stringify(render(list, shard)));
+    const where = (plan: ReturnType<typeof planShards>) => new Map([...plan.shards].flatMap(([i, l]) => l.map((e) => [e.hash, i] as const)));
+
+    it("spreads keys over Secrets of at most 1 MiB, every key in exactly one, each shard valid and in key order", () => {
+      const all = entriesFor(names(0, 80)); // ~17 KB each: ~1.4 MB
+      const plan = planShards(all, new Map(), sizes, 32);
+      assert.equal(plan.left, 0);
+      assert.deepEqual([...plan.shards.keys()], [0, 1]);
+      assert.equal([...plan.shards.values()].flat().length, 80);
+      assert.equal(where(plan).size, 80, "no key in two shards");
+      for (const [i, list] of plan.shards) {
+        assert.ok(bytes(list, i) <= GATEWAY_CONFIG_MAX_BYTES, `shard ${i}: ${bytes(list, i)} bytes`);
+        assert.ok(validateGatewayConfig(render(list, i)).ok);
+        assert.deepEqual(list.map((e) => e.name), [...list.map((e) => e.name)].sort());
+      }
+      // Filled as far as the limit: the next key would not have fitted in shard 0.
+      const first = plan.shards.get(0)!;
+      assert.ok(bytes([...first, plan.shards.get(1)![0]!], 0) > GATEWAY_CONFIG_MAX_BYTES);
+      // The sizes the planner adds up are the rendered document's, to the byte.
+      assert.equal(bytes(first, 0), sizes.base(0) + first.reduce((n, e) => n + sizes.entry(e), 0) + first.length - 1);
+      // Few keys: one Secret (shard 0, even with no keys at all).
+      assert.deepEqual([...planShards(all.slice(0, 3), new Map(), sizes, 32).shards.keys()], [0]);
+      assert.deepEqual([...planShards([], new Map(), sizes, 32).shards], [[0, []]]);
     });
-    const all = keyEntries(environment(), tenant(), keys, now);
-    const size = (e: typeof all) => Buffer.byteLength(JSON.stringify(renderGatewayConfig(environment(), tenant(), e)));
-    assert.ok(size(all) > GATEWAY_CONFIG_MAX_BYTES, `${size(all)} bytes: the case needs more than a Secret holds`);
-    assert.deepEqual(fitGatewayConfig(all.slice(0, 10), new Set(), size), { entries: all.slice(0, 10), left: 0 }, "fits: unchanged");
-    // The last 20 (by name) are the ones already published: they are kept, the new ones fill the rest.
-    const published = new Set(all.slice(60).map((e) => e.hash));
-    const fit = fitGatewayConfig(all, published, size);
-    assert.ok(size(fit.entries) <= GATEWAY_CONFIG_MAX_BYTES);
-    assert.ok(fit.left > 0 && fit.entries.length + fit.left === all.length);
-    assert.ok(all.slice(60).every((e) => fit.entries.includes(e)), "every published key kept");
-    assert.deepEqual(fit.entries.map((e) => e.name), [...fit.entries.map((e) => e.name)].sort(), "order kept");
-    assert.equal(size(fitGatewayConfig(all, published, size).entries.concat(all.find((e) => !fit.entries.includes(e))!)) > GATEWAY_CONFIG_MAX_BYTES, true, "as many as fit");
-    // The status says so: not Ready, with what to do.
-    const st = environmentStatus(environment(), { tenantFound: true, tenantSuspended: false, certificate: undefined, missingServices: [], gatewayConfig: { secretName: "s", keys: fit.entries.length, tooLarge: fit.left }, nodePools: [] }, now);
-    const c = st.conditions!.find((x) => x.type === "GatewayConfigReady")!;
-    assert.equal(c.status, "False");
-    assert.equal(c.reason, "GatewayConfigTooLarge");
-    assert.match(c.message!, new RegExp(`${fit.left} more would take it over the 1 MiB`));
-    assert.equal(st.conditions!.find((x) => x.type === "Ready")!.status, "False");
+
+    it("keys stay in the Secret that publishes them; new keys fill the lowest one with room", () => {
+      const all = entriesFor(names(0, 80));
+      const before = where(planShards(all, new Map(), sizes, 32));
+      // Ten keys of shard 0 go, fifteen new ones come: a key never changes Secret.
+      const gone = new Set([...before].filter(([, i]) => i === 0).slice(0, 10).map(([h]) => h));
+      const fresh = entriesFor(names(100, 115));
+      const after = planShards([...all.filter((e) => !gone.has(e.hash)), ...fresh], before, sizes, 32);
+      const placed = where(after);
+      for (const [h, i] of before) if (!gone.has(h)) assert.equal(placed.get(h), i, "a published key stays put");
+      assert.equal(after.moved.size, 0);
+      assert.ok(fresh.slice(0, 5).every((e) => placed.get(e.hash) === 0), "shard 0 takes new keys first, into the room the removed ones left");
+      assert.equal(after.left, 0);
+      for (const [i, list] of after.shards) assert.ok(bytes(list, i) <= GATEWAY_CONFIG_MAX_BYTES);
+    });
+
+    it("a shard that outgrew the limit gives up its last keys to another, which is told as moved", () => {
+      const all = entriesFor(names(0, 80));
+      const before = where(planShards(all, new Map(), sizes, 32));
+      // Every key of shard 0 now lists twice the models: shard 0 keeps what fits, the rest move.
+      const grown = keyEntries(environment(), tenant(), all.map((e) => ({ apiKey: apiKey(e.name, { models: before.get(e.hash) === 0 ? [...models, ...models.map((m) => `${m}-b`)] : models }), material: { current: { hash: e.hash, prefix: e.prefix }, previous: [] } as unknown as KeyMaterial })), now);
+      const plan = planShards(grown, before, sizes, 32);
+      assert.equal(plan.left, 0);
+      assert.ok(plan.moved.size > 0);
+      for (const h of plan.moved) assert.notEqual(where(plan).get(h), 0);
+      for (const [i, list] of plan.shards) assert.ok(bytes(list, i) <= GATEWAY_CONFIG_MAX_BYTES, `shard ${i}`);
+    });
+
+    it("over what the allowed Secrets hold: published keys first (a removal is always written), the rest left out and counted", () => {
+      const all = entriesFor(names(0, 80));
+      const published = new Map(all.slice(60).map((e) => [e.hash, 0] as const)); // the last 20 by name
+      const plan = planShards(all, published, sizes, 1);
+      const kept = plan.shards.get(0)!;
+      assert.deepEqual([...plan.shards.keys()], [0]);
+      assert.ok(plan.left > 0 && kept.length + plan.left === 80);
+      assert.ok(all.slice(60).every((e) => kept.includes(e)), "every published key kept");
+      assert.ok(bytes(kept, 0) <= GATEWAY_CONFIG_MAX_BYTES);
+      // A key too large for any Secret on its own is left out, not the keys after it.
+      const huge = entriesFor(["huge"], Array.from({ length: 9000 }, (_, i) => `${"h".repeat(120)}-${i}`));
+      const mixed = planShards([...huge, ...all.slice(0, 3)], new Map(), sizes, 32);
+      assert.equal(mixed.left, 1);
+      assert.deepEqual(mixed.shards.get(0)!.map((e) => e.name), all.slice(0, 3).map((e) => e.name));
+    });
+
+    it("the status names the Secrets, and says what to do when keys are left out", () => {
+      const status = (gc: { secretName: string; secrets: number; keys: number; tooLarge?: number }) => environmentStatus(environment(), { tenantFound: true, tenantSuspended: false, certificate: undefined, missingServices: [], gatewayConfig: gc, nodePools: [] }, now);
+      const spread = status({ secretName: "gwcfg-t.e", secrets: 3, keys: 9000 });
+      assert.equal(spread.gatewayConfigSecrets, 3);
+      assert.equal(spread.conditions!.find((x) => x.type === "GatewayConfigReady")!.message, "Gateway config gwcfg-t.e (and 2 more Secret(s), gwcfg-t.e.1 …) holds 9000 key(s)");
+      const full = status({ secretName: "gwcfg-t.e", secrets: 1, keys: 64, tooLarge: 6 });
+      const c = full.conditions!.find((x) => x.type === "GatewayConfigReady")!;
+      assert.equal(c.status, "False");
+      assert.equal(c.reason, "GatewayConfigTooLarge");
+      assert.match(c.message!, /holds 64 key\(s\); 6 more would take it over the 1 Secret\(s\) of 1 MiB it may use \(the operator's GATEWAY_CONFIG_MAX_SECRETS\)/);
+      assert.equal(full.conditions!.find((x) => x.type === "Ready")!.status, "False");
+    });
   });
   it("Certificate: ECDSA P-256, 90 days, renew 30 days before, operator default issuer", () => {
     const cert = desiredCertificate(environment({ hostnames: ["a.example.com"] }), "acme", { name: "le", kind: "ClusterIssuer" })!;
@@ -103,7 +166,7 @@ describe("Environment desired state", () => {
   it("a missing Service is reported, not guessed", () => {
     const out = desiredBackendPolicies(environment({ routes }), "acme", "sys", () => undefined);
     assert.deepEqual(out.missingServices, ["gpu/vllm"]);
-    const st = environmentStatus(environment({ routes }), { tenantFound: true, tenantSuspended: false, certificate: undefined, missingServices: out.missingServices, gatewayConfig: { secretName: "s", keys: 0 }, nodePools: [] }, now);
+    const st = environmentStatus(environment({ routes }), { tenantFound: true, tenantSuspended: false, certificate: undefined, missingServices: out.missingServices, gatewayConfig: { secretName: "s", secrets: 1, keys: 0 }, nodePools: [] }, now);
     assert.equal(st.conditions?.find((c) => c.type === "BackendsIsolated")?.status, "False");
     assert.equal(st.conditions?.find((c) => c.type === "Ready")?.reason, "ServiceNotFound");
   });

@@ -4,7 +4,7 @@
  * previous hash valid for the grace period, broadcasts revocations, and reports status.
  */
 import {
-  apiKeySecretName, FieldManagers, gatewayConfigSecretName, generateApiKey, keyEnvForTier,
+  apiKeySecretName, FieldManagers, generateApiKey, keyEnvForTier,
   Labels, MANAGED_BY, tenantOfNamespace, type ApiKey, type Environment,
 } from "@crosslogic/crds";
 import { withAppliedHash } from "../../kube/apply.ts";
@@ -16,6 +16,7 @@ import { ownerRef, type ChildObject } from "../tenant/desired.ts";
 import { apiKeyStatus, decideKeyAction, isExpired, nextTimedChange, publicationPendingMs } from "./decide.ts";
 import { keyNotifications, msUntilExpiryNotice } from "../../persistence/notifications.ts";
 import { keySecretContent, livePreviousKeys, publishedHashes, readKeyMaterial, type KeyMaterial, type SecretLike } from "./key-material.ts";
+import { configShards } from "../environment/shards.ts";
 
 const NAME = "apikey";
 const FM = FieldManagers.apiKey;
@@ -184,7 +185,8 @@ export function apiKeyController(ctx: Context) {
     }
 
     const published = material.current !== undefined
-      && publishedHashes(inf.secrets.get(`${ctx.config.gatewayConfigNamespace}/${gatewayConfigSecretName(ns, apiKey.spec.environment)}`) as SecretObj | undefined).has(material.current.hash);
+      && [...configShards((k) => inf.secrets.get(k) as SecretObj | undefined, ctx.config.gatewayConfigNamespace, ns, apiKey.spec.environment, ctx.config.gatewayConfigMaxSecrets).values()]
+        .some((s) => publishedHashes(s).has(material.current!.hash));
     const issuedAt = Date.parse(material.rotatedAt ?? secret?.metadata.creationTimestamp ?? "");
     const pendingMs = publicationPendingMs(apiKey, material, published, Number.isNaN(issuedAt) ? undefined : issuedAt, now);
     if (pendingMs === 0) {

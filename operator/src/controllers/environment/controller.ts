@@ -5,12 +5,13 @@ import {
 import { Types } from "../../kube/types.ts";
 import type { KubeObject } from "@crosslogic/kube/informer";
 import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinalizer, labelsMatch, removeFinalizer, writeStatusIfChanged, type Context, type ReconcileResult } from "../runtime.ts";
-import { publishedHashes, readKeyMaterial, type SecretLike } from "../api-key/key-material.ts";
+import { readKeyMaterial, type SecretLike } from "../api-key/key-material.ts";
 import { needsApply, withAppliedHash } from "../../kube/apply.ts";
 import { poolCapacity, type NodeLike } from "../node-pools.ts";
 import {
-  configBytes, desiredBackendPolicies, desiredCertificate, environmentLabels, fitGatewayConfig, GATEWAY_CONFIG_MAX_BYTES, gatewayConfigSecret, keyEntries, poolDefaultDeny, renderGatewayConfig, type ServiceLike,
+  desiredBackendPolicies, desiredCertificate, environmentLabels, gatewayConfigSecret, keyEntries, poolDefaultDeny, renderGatewayConfig, type ServiceLike,
 } from "./desired.ts";
+import { configShards, planShards, shardOfHashes, type ShardSizes } from "./shards.ts";
 import { environmentStatus, type EnvironmentObservation } from "./status.ts";
 
 const NAME = "environment";
@@ -25,15 +26,14 @@ export function environmentController(ctx: Context) {
     for (const p of inf.networkPolicies.list().filter((o) => labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.networkPolicy, p.metadata.namespace, p.metadata.name);
     for (const c of inf.certificates.listIn(env.metadata.namespace!).filter((o) => labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.certificate, c.metadata.namespace, c.metadata.name);
     await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, gatewayConfigSecretName(env.metadata.namespace!, env.metadata.name));
-    for (const s of staleGatewayConfigs(env, tenant)) await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, s.metadata.name);
+    for (const s of gatewayConfigsOf(env, tenant)) await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, s.metadata.name);
     await removeFinalizer(ctx, NAME, Types.environment, env);
   }
 
-  /** Gateway-config Secrets labelled for this Environment under another name (the old naming scheme). */
-  function staleGatewayConfigs(env: KubeObject, tenant: string): KubeObject[] {
-    const name = gatewayConfigSecretName(env.metadata.namespace!, env.metadata.name);
+  /** The gateway-config Secrets labelled for this Environment: its shards, and any under the old naming scheme. */
+  function gatewayConfigsOf(env: KubeObject, tenant: string): KubeObject[] {
     const sel = { ...environmentLabels(tenant, env.metadata.name), [Labels.gatewayConfig]: "true" };
-    return inf.secrets.listIn(config.gatewayConfigNamespace).filter((s) => s.metadata.name !== name && labelsMatch(s, sel));
+    return inf.secrets.listIn(config.gatewayConfigNamespace).filter((s) => labelsMatch(s, sel));
   }
 
   return async function reconcile(key: string): Promise<ReconcileResult | void> {
@@ -99,7 +99,7 @@ export function environmentController(ctx: Context) {
       if (labelsMatch(p, labels) && !wantedPolicies.has(`${p.metadata.namespace}/${p.metadata.name}`)) await deleteIfExists(ctx, NAME, Types.networkPolicy, p.metadata.namespace, p.metadata.name);
     }
 
-    // Gateway config (in the system namespace).
+    // Gateway config (in the system namespace): one Secret, or several (shards) when its keys do not fit in one.
     let gatewayConfig: EnvironmentObservation["gatewayConfig"];
     let requeueAfterMs: number | undefined;
     {
@@ -107,38 +107,50 @@ export function environmentController(ctx: Context) {
         .filter((k) => k.spec.environment === env.metadata.name)
         .map((apiKey) => ({ apiKey: apiKey as ApiKey, material: readKeyMaterial(inf.secrets.get(`${ns}/${apiKeySecretName(apiKey.metadata.name)}`) as SecretLike | undefined) }));
       const all = keyEntries(env, tenant, keys, now);
-      const published = inf.secrets.get(`${config.gatewayConfigNamespace}/${gatewayConfigSecretName(ns, env.metadata.name)}`) as (KubeObject & SecretLike) | undefined;
+      const max = config.gatewayConfigMaxSecrets;
+      const published = configShards((k) => inf.secrets.get(k) as (KubeObject & SecretLike) | undefined, config.gatewayConfigNamespace, ns, env.metadata.name, max);
+      const current = shardOfHashes(published);
+      const baseBytes = Buffer.byteLength(JSON.stringify(renderGatewayConfig(env, tenant, [], 0)));
+      const sizes: ShardSizes = { base: (i) => baseBytes + String(i).length - 1, entry: (e) => Buffer.byteLength(JSON.stringify(e)) };
       const build = (entries: typeof all) => {
-        const doc = renderGatewayConfig(env, tenant, entries);
-        return { entries, doc, secret: gatewayConfigSecret(env, tenantName, config.gatewayConfigNamespace, doc) };
+        const plan = planShards(entries, current, sizes, max);
+        const shards = [...plan.shards].map(([index, es]) => {
+          const doc = renderGatewayConfig(env, tenant, es, index);
+          return { index, entries: es, doc, secret: gatewayConfigSecret(env, tenantName, config.gatewayConfigNamespace, doc) };
+        });
+        return { plan, shards, keys: shards.reduce((n, sh) => n + sh.entries.length, 0) };
       };
+      const unchanged = (out: ReturnType<typeof build>) => out.shards.length === published.size
+        && out.shards.every((sh) => published.has(sh.index) && !needsApply(published.get(sh.index), withAppliedHash(sh.secret)));
       // Newly issued keys wait for the end of the pacing window when they are the only change (any
       // pass may get here first: the ApiKey's, the Environment's own events); anything else goes now.
-      const wait = published ? ctx.publishPacer.delay(key) : 0;
-      const held = wait > 0 ? build(all.filter((e) => publishedHashes(published).has(e.hash))) : undefined;
-      const onlyNewKeys = held !== undefined && held.entries.length < all.length && !needsApply(published, withAppliedHash(held.secret));
+      const wait = published.size ? ctx.publishPacer.delay(key) : 0;
+      const held = wait > 0 ? build(all.filter((e) => current.has(e.hash))) : undefined;
+      const onlyNewKeys = held !== undefined && held.keys < all.length && unchanged(held);
       if (onlyNewKeys) requeueAfterMs = wait;
-      let out = onlyNewKeys ? held : build(all);
-      let left = 0;
-      if (configBytes(out.secret) > GATEWAY_CONFIG_MAX_BYTES) {
-        const fit = fitGatewayConfig(out.entries, publishedHashes(published), (e) => configBytes(build(e).secret));
-        left = fit.left;
-        out = build(fit.entries);
-        ctx.log.warn("Gateway config of Environment over the Secret size limit: keys left out", { environment: key, keys: out.entries.length, left });
-      }
-      const { entries, doc, secret } = out;
-      const valid = validateGatewayConfig(doc);
-      if (valid.ok) {
-        if (await applyIfChanged(ctx, NAME, FM, Types.secret, secret, published) !== "unchanged") ctx.publishPacer.wrote(key);
-        // Deleted only once the new one is written: the gateway hands the environment over to it.
-        for (const s of staleGatewayConfigs(env, tenantName)) await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, s.metadata.name);
-        gatewayConfig = { secretName: secret.metadata.name, keys: entries.length, ...(left ? { tooLarge: left } : {}) };
+      const out = onlyNewKeys ? held : build(all);
+      const left = out.plan.left;
+      if (left) ctx.log.warn("Gateway config of Environment over what its Secrets hold: keys left out", { environment: key, keys: out.keys, secrets: out.shards.length, left });
+      const invalid = out.shards.flatMap((sh) => { const v = validateGatewayConfig(sh.doc); return v.ok ? [] : v.errors; });
+      if (!invalid.length) {
+        // A shard that takes a key over is written before the one that gives it up: the key is
+        // always in one of them.
+        const givesUp = (index: number) => [...out.plan.moved].some((h) => current.get(h) === index) ? 1 : 0;
+        let wrote = false;
+        for (const sh of [...out.shards].sort((a, b) => givesUp(a.index) - givesUp(b.index))) {
+          if (await applyIfChanged(ctx, NAME, FM, Types.secret, sh.secret, published.get(sh.index)) !== "unchanged") wrote = true;
+        }
+        if (wrote) ctx.publishPacer.wrote(key);
+        // Then the Secrets no longer wanted: emptied shards, and any under the old naming scheme.
+        const wanted = new Set(out.shards.map((sh) => sh.secret.metadata.name));
+        for (const sh of gatewayConfigsOf(env, tenantName)) if (!wanted.has(sh.metadata.name)) await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, sh.metadata.name);
+        gatewayConfig = { secretName: out.shards[0]!.secret.metadata.name, secrets: out.shards.length, keys: out.keys, ...(left ? { tooLarge: left } : {}) };
       } else {
-        gatewayConfig = { invalid: valid.errors };
-        ctx.log.error("Gateway config of Environment failed validation; not written", { environment: key, errors: valid.errors });
+        gatewayConfig = { invalid };
+        ctx.log.error("Gateway config of Environment failed validation; not written", { environment: key, errors: invalid });
       }
       // Come back when a rotated key's grace period ends, to drop it from the config.
-      const graceEnds = entries.filter((e) => e.expiresAt && keys.some((k) => k.material.previous.some((p) => p.hash === e.hash)))
+      const graceEnds = out.shards.flatMap((sh) => sh.entries).filter((e) => e.expiresAt && keys.some((k) => k.material.previous.some((p) => p.hash === e.hash)))
         .map((e) => Date.parse(e.expiresAt!) - now.getTime()).filter((d) => d > 0);
       if (graceEnds.length) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, Math.min(...graceEnds) + 1000);
     }

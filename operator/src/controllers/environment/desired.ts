@@ -128,33 +128,8 @@ export function keyEntries(env: Environment, tenant: Tenant, keys: Array<{ apiKe
   return entries.sort((a, b) => (a.name === b.name ? a.hash.localeCompare(b.hash) : a.name.localeCompare(b.name)));
 }
 
-/** What one Secret's data may hold (the API server refuses more): the limit of one gateway config. */
-export const GATEWAY_CONFIG_MAX_BYTES = 1024 * 1024;
-
-/** The bytes a gateway-config Secret's document takes (what the API server counts against the limit). */
-export function configBytes(secret: ChildObject): number {
-  return Buffer.byteLength((secret.data as Record<string, string>)[GATEWAY_CONFIG_DATA_KEY]!, "base64");
-}
-
-/**
- * The key entries that fit in one gateway-config Secret. All of them when they fit; otherwise the
- * entries already published come first, so that removing a key (revocation, deletion) can always be
- * written, then the others, as many as fit (long `models` lists take the most room). The entries
- * keep their order; `left` is how many did not fit.
- */
-export function fitGatewayConfig(entries: GatewayKeyEntry[], published: ReadonlySet<string>, size: (entries: GatewayKeyEntry[]) => number): { entries: GatewayKeyEntry[]; left: number } {
-  if (size(entries) <= GATEWAY_CONFIG_MAX_BYTES) return { entries, left: 0 };
-  const ordered = [...entries.filter((e) => published.has(e.hash)), ...entries.filter((e) => !published.has(e.hash))];
-  let [fits, over] = [0, ordered.length]; // the longest prefix that fits: binary search
-  while (over - fits > 1) {
-    const mid = (fits + over) >> 1;
-    if (size(ordered.slice(0, mid)) <= GATEWAY_CONFIG_MAX_BYTES) fits = mid; else over = mid;
-  }
-  const kept = new Set(ordered.slice(0, fits));
-  return { entries: entries.filter((e) => kept.has(e)), left: entries.length - fits };
-}
-
-export function renderGatewayConfig(env: Environment, tenant: Tenant, keys: GatewayKeyEntry[]): GatewayConfig {
+/** One shard of the Environment's gateway config: the whole environment and `keys`. */
+export function renderGatewayConfig(env: Environment, tenant: Tenant, keys: GatewayKeyEntry[], shard = 0): GatewayConfig {
   return {
     apiVersion: GATEWAY_CONFIG_API_VERSION,
     kind: "GatewayConfig",
@@ -173,6 +148,7 @@ export function renderGatewayConfig(env: Environment, tenant: Tenant, keys: Gate
       ...(r.nodePool ? { nodePool: r.nodePool } : {}),
       backend: r.backend.service ? { service: { ...r.backend.service } } : { url: r.backend.url! },
     })),
+    shard,
     keys,
   };
 }
@@ -181,7 +157,7 @@ export function gatewayConfigSecret(env: Environment, tenant: string, systemName
   return {
     apiVersion: "v1", kind: "Secret", type: "Opaque",
     metadata: {
-      name: gatewayConfigSecretName(env.metadata.namespace!, env.metadata.name), namespace: systemNamespace,
+      name: gatewayConfigSecretName(env.metadata.namespace!, env.metadata.name, config.shard ?? 0), namespace: systemNamespace,
       labels: { ...environmentLabels(tenant, env.metadata.name), [Labels.gatewayConfig]: "true" },
       annotations: { "crosslogic.ai/environment-ref": `${env.metadata.namespace}/${env.metadata.name}` },
     },

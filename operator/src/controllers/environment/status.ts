@@ -8,10 +8,12 @@ export interface EnvironmentObservation {
   /** undefined: no certificate wanted (no hostnames); "no-issuer": hostnames but no issuer configured. */
   certificate: undefined | "no-issuer" | { name: string; issued: boolean; message?: string };
   missingServices: string[];
-  /** tooLarge: keys left out because the config would exceed one Secret's size limit. */
-  gatewayConfig: { secretName: string; keys: number; tooLarge?: number } | { invalid: string[] } | undefined;
+  /** secretName: the first of `secrets` Secrets; tooLarge: keys left out because every Secret allowed is full. */
+  gatewayConfig: { secretName: string; secrets: number; keys: number; tooLarge?: number } | { invalid: string[] } | undefined;
   nodePools: Array<{ name: string; nodes: number; readyNodes: number; gpus: number }>;
 }
+
+const where = (gc: { secretName: string; secrets: number }) => (gc.secrets > 1 ? `${gc.secretName} (and ${gc.secrets - 1} more Secret(s), ${gc.secretName}.1 …)` : gc.secretName);
 
 export function environmentConditions(seen: EnvironmentObservation): { ready: ConditionInput; others: ConditionInput[] } {
   const cert: ConditionInput = seen.certificate === undefined
@@ -34,9 +36,9 @@ export function environmentConditions(seen: EnvironmentObservation): { ready: Co
         : gc.tooLarge
           ? {
             type: ConditionTypes.gatewayConfigReady, status: "False", reason: Reasons.gatewayConfigTooLarge,
-            message: `Gateway config ${gc.secretName} holds ${gc.keys} key(s); ${gc.tooLarge} more would take it over the 1 MiB a Secret holds and are not published (long models lists take the most room): move keys to another Environment or shorten their models lists`,
+            message: `Gateway config ${where(gc)} holds ${gc.keys} key(s); ${gc.tooLarge} more would take it over the ${gc.secrets} Secret(s) of 1 MiB it may use (the operator's GATEWAY_CONFIG_MAX_SECRETS) and are not published (long models lists take the most room): move keys to another Environment, shorten their models lists, or raise the limit`,
           }
-          : { type: ConditionTypes.gatewayConfigReady, status: "True", reason: Reasons.reconciled, message: `Gateway config ${gc.secretName} holds ${gc.keys} key(s)` };
+          : { type: ConditionTypes.gatewayConfigReady, status: "True", reason: Reasons.reconciled, message: `Gateway config ${where(gc)} holds ${gc.keys} key(s)` };
   // Issuance is cert-manager's job and is reported, but does not hold the environment back.
   const certRequested: ConditionInput = seen.certificate === "no-issuer" ? cert : { ...cert, status: "True" };
   return { ready: readyCondition([config, backends, certRequested], seen.tenantSuspended ? "Environment reconciled (tenant suspended)" : "Environment reconciled"), others: [cert, backends, config] };
@@ -48,7 +50,7 @@ export function environmentStatus(env: Environment, seen: EnvironmentObservation
   const okConfig = gc && !("invalid" in gc) ? gc : undefined;
   return {
     ...(seen.certificate && seen.certificate !== "no-issuer" ? { certificateSecretName: seen.certificate.name } : {}),
-    ...(okConfig ? { gatewayConfigSecretName: okConfig.secretName, keys: okConfig.keys } : {}),
+    ...(okConfig ? { gatewayConfigSecretName: okConfig.secretName, gatewayConfigSecrets: okConfig.secrets, keys: okConfig.keys } : {}),
     nodePools: seen.nodePools,
     observedGeneration: env.metadata.generation ?? 0,
     conditions: mergeConditions(env.status?.conditions as Condition[] | undefined, [ready, ...others], env.metadata.generation, now),
