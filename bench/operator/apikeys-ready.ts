@@ -36,7 +36,9 @@ try {
     return ready === n;
   }, 600_000, 500);
   const allReadyMs = performance.now() - t0;
-  const cfg = JSON.parse(Buffer.from(JSON.parse(await k.ok(["get", "secret", "gwcfg-tenant-bench.prod", "-n", "crosslogic-system", "-o", "json"])).data["config.json"], "base64").toString("utf8")) as { keys: unknown[] };
+  // Every Secret of the Environment's gateway config (more than one past ~4,000 keys).
+  const secrets = JSON.parse(await k.ok(["get", "secrets", "-n", "crosslogic-system", "-l", "crosslogic.ai/tenant=bench,crosslogic.ai/environment=prod,crosslogic.ai/gateway-config=true", "-o", "json"])) as { items: Array<{ data: Record<string, string> }> };
+  const configs = secrets.items.map((s) => JSON.parse(Buffer.from(s.data["config.json"]!, "base64").toString("utf8")) as { keys: unknown[] });
   const result = {
     benchmark: "operator-apikeys-ready",
     date: new Date().toISOString(),
@@ -45,7 +47,8 @@ try {
     kubectlCreateSeconds: +(createdMs / 1000).toFixed(2),
     allReadySeconds: +(allReadyMs / 1000).toFixed(2),
     keysPerSecond: +(n / (allReadyMs / 1000)).toFixed(1),
-    gatewayConfigKeys: cfg.keys.length,
+    gatewayConfigKeys: configs.reduce((sum, d) => sum + d.keys.length, 0),
+    gatewayConfigSecrets: configs.length,
     operatorWrites: await op.metric("crosslogic_operator_writes_total"),
     reconciles: await op.metric("crosslogic_operator_reconcile_total"),
     note: "Clock starts before `kubectl create` of all N objects (which is included); ends when every ApiKey has Ready=True. Local kube-apiserver + etcd and the operator share this 2-core machine.",

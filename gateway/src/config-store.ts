@@ -1,8 +1,10 @@
 /**
  * The in-memory view of every environment's gateway config: documents by source (a Secret name or
  * a file), an index from key hash to its entry, hostnames to environments, and the fast-path
- * overrides from the Redis revocation broadcast. A document replaces its predecessor only when it
- * validates (the last good one is kept otherwise); swaps touch only that document's keys, and a
+ * overrides from the Redis revocation broadcast. An environment is defined by one document, or by
+ * several shards (documents with a `shard` number) together; another document for it waits until
+ * the source defining it goes. A document replaces its predecessor only when it validates (the
+ * last good one is kept otherwise); swaps touch only that document's keys, and a
  * request keeps the objects it resolved, so in-flight requests never see a half-applied change.
  * Keys are held packed (key-index.ts): a document's keys are not kept as parsed objects.
  */

@@ -1,7 +1,8 @@
 /**
- * One environment, one source at a time: a second document for an environment waits, and takes over
- * when the source that defines it is removed (a renamed config Secret is written before the old one
- * is deleted). The store's side of it; server.ts applies the heir before removing the old source.
+ * Several documents for one environment. Shards are in force together; otherwise a second document
+ * waits, and takes over when the source that defines the environment is removed (a renamed config
+ * Secret is written before the old one is deleted). The store's side of it; server.ts applies the
+ * waiting documents before it removes the old source.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";

@@ -35,48 +35,52 @@ export interface ShardPlan {
  * shard publishes a hash now. At most `maxShards` shards, indices 0 to maxShards-1.
  */
 export function planShards(entries: readonly GatewayKeyEntry[], current: ReadonlyMap<string, number>, sizes: ShardSizes, maxShards: number, maxBytes = GATEWAY_CONFIG_MAX_BYTES): ShardPlan {
-  const order = new Map(entries.map((e, i) => [e, i]));
-  const bytes = new Map<GatewayKeyEntry, number>(entries.map((e) => [e, sizes.entry(e)]));
-  const placed = new Map<number, GatewayKeyEntry[]>();
+  // Entries by their index in `entries` (the render order); a comma between two entries.
+  const bytes = Int32Array.from(entries, (e) => sizes.entry(e));
+  const placed = new Map<number, number[]>();
   const used = new Map<number, number>();
-  const place = (shard: number, e: GatewayKeyEntry) => {
+  const room = (shard: number) => maxBytes - (used.get(shard) ?? sizes.base(shard)) - (placed.get(shard)?.length ? 1 : 0);
+  const place = (shard: number, i: number) => {
     let list = placed.get(shard);
     if (!list) { placed.set(shard, list = []); used.set(shard, sizes.base(shard)); }
-    list.push(e);
-    used.set(shard, used.get(shard)! + bytes.get(e)! + (list.length > 1 ? 1 : 0)); // a comma between entries
+    used.set(shard, used.get(shard)! + bytes[i]! + (list.length ? 1 : 0));
+    list.push(i);
   };
-  const fits = (shard: number, e: GatewayKeyEntry) => (used.get(shard) ?? sizes.base(shard)) + bytes.get(e)! + ((placed.get(shard)?.length ?? 0) > 0 ? 1 : 0) <= maxBytes;
 
   // Keys stay where they are published, while their shard has room (in render order).
-  const evicted: GatewayKeyEntry[] = [];
-  const fresh: GatewayKeyEntry[] = [];
-  for (const e of entries) {
-    const shard = current.get(e.hash);
-    if (shard === undefined || shard >= maxShards) fresh.push(e);
-    else if (fits(shard, e)) place(shard, e);
-    else evicted.push(e);
+  const evicted: number[] = [];
+  const fresh: number[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const shard = current.get(entries[i]!.hash);
+    if (shard === undefined || shard >= maxShards) fresh.push(i);
+    else if (bytes[i]! <= room(shard)) place(shard, i);
+    else evicted.push(i);
   }
-  // The others, published ones first, fill the lowest shards with room.
+  // The others, published ones first, fill the lowest shards with room. A shard with less room
+  // than the smallest entry still to place is full for good: the search starts after it.
+  const pending = [...evicted, ...fresh];
+  const smallest = new Int32Array(pending.length + 1).fill(maxBytes + 1); // smallest[k]: of pending[k..]
+  for (let k = pending.length - 1; k >= 0; k--) smallest[k] = Math.min(smallest[k + 1]!, bytes[pending[k]!]!);
   let left = 0;
-  let shard = 0;
-  for (const e of [...evicted, ...fresh]) {
-    while (shard < maxShards && !fits(shard, e)) {
-      // An entry too large for an empty shard fits nowhere: leave it, not the shards after it.
-      if (!placed.has(shard)) break;
-      shard++;
-    }
-    if (shard < maxShards && fits(shard, e)) place(shard, e);
+  let from = 0;
+  for (let k = 0; k < pending.length; k++) {
+    const i = pending[k]!;
+    while (from < maxShards && placed.has(from) && room(from) < smallest[k]!) from++;
+    let shard = from;
+    // Past shards with some room, to the first this one fits in; an empty shard it does not fit in: nowhere.
+    while (shard < maxShards && placed.has(shard) && bytes[i]! > room(shard)) shard++;
+    if (shard < maxShards && bytes[i]! <= room(shard)) place(shard, i);
     else left++;
-    // Later entries may still fit in a shard skipped for a larger one: start again from the lowest with room.
-    shard = 0;
   }
   if (!placed.has(0)) placed.set(0, []);
+  const shards = new Map<number, GatewayKeyEntry[]>();
   const moved = new Set<string>();
-  for (const [i, list] of placed) {
-    list.sort((a, b) => order.get(a)! - order.get(b)!);
-    for (const e of list) if (current.has(e.hash) && current.get(e.hash) !== i) moved.add(e.hash);
+  for (const [shard, list] of [...placed].sort(([a], [b]) => a - b)) {
+    list.sort((a, b) => a - b);
+    shards.set(shard, list.map((i) => entries[i]!));
+    for (const i of list) { const was = current.get(entries[i]!.hash); if (was !== undefined && was !== shard) moved.add(entries[i]!.hash); }
   }
-  return { shards: new Map([...placed].sort(([a], [b]) => a - b)), left, moved };
+  return { shards, left, moved };
 }
 
 /** An Environment's gateway-config Secrets in force, by shard index (looked up by name). */
