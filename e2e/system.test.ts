@@ -147,6 +147,29 @@ describe("full system: operator + gateway + kubectl + openai SDK", { timeout: 18
     assert.notEqual(res.system_fingerprint, `pool-${id}`);
   });
 
+  it("an Environment whose keys take more than one config Secret: the operator spreads them, the gateway serves keys from each", async () => {
+    // 70 keys, each allowed MODEL and 127 long model names (~17 KB in the config): ~1.2 MB, over a Secret's 1 MiB.
+    const hostWide = `wide-${id}.e2e.test`;
+    const models = [MODEL, ...Array.from({ length: 127 }, (_, i) => `${"m".repeat(120)}-${i}`)];
+    await k.ok(["apply", "-f", "-"], yaml([
+      cr("Environment", "wide", nsB, { tier: "production", hostnames: [hostWide], routes: [{ model: MODEL, backend: { url: serverB!.url } }] }),
+      ...Array.from({ length: 70 }, (_, i) => cr("ApiKey", `wide-${i}`, nsB, { environment: "wide", models })),
+    ]));
+    // (Not Ready as a whole here: its hostname's certificate has no issuer in this cluster.)
+    const status = await waitFor("the Environment's gateway config ready over two Secrets", async () => {
+      const e = await k.json<{ status?: { keys?: number; gatewayConfigSecrets?: number; gatewayConfigSecretName?: string; conditions?: Array<{ type: string; status: string }> } }>(["get", "environment", "wide", "-n", nsB]);
+      return e.status?.keys === 70 && e.status.gatewayConfigSecrets === 2 && e.status.conditions?.some((c) => c.type === "GatewayConfigReady" && c.status === "True") ? e.status : undefined;
+    }, 90_000, 500);
+    const namesIn = async (secret: string) => (JSON.parse(b64((await k.json<{ data: Record<string, string> }>(["get", "secret", secret, "-n", system])).data["config.json"]!)) as { keys: Array<{ name: string }> }).keys.map((x) => x.name);
+    const [first, second] = [await namesIn(status.gatewayConfigSecretName!), await namesIn(`${status.gatewayConfigSecretName!}.1`)];
+    assert.equal(first.length + second.length, 70);
+    for (const name of [first[0]!, second[0]!, second.at(-1)!]) {
+      const sdk = sdkFor(product.gatewayUrl, hostWide, await keyFrom(nsB, name), agent);
+      const reply = await waitFor(`${name} answered by the gateway`, async () => sdk.chat.completions.create(chat()).catch(() => undefined), 15_000, 250);
+      assert.ok(reply.choices[0]?.message.content, `${name}: a completion`);
+    }
+  });
+
   it("usage rows (plain and streamed) appear in PostgreSQL, with the key prefix and never the prompt", async () => {
     const prefix = apiKeyPrefix(keyA);
     const rows = await waitFor("usage rows", async () => {
