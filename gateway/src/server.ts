@@ -106,11 +106,14 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const removeSource = (source: string) => { if (store.remove(source)) logger.info("Removed gateway config", { source }); };
   // After start, documents are applied one per macrotask (a burst of Secret events or files never
   // holds the event loop in one piece), large ones read and indexed in pieces (store.applyLarge); a
-  // newer event for the same source replaces a queued one.
+  // newer event for the same source replaces a queued one, in its place. Documents go before
+  // removals: a Secret written to take keys (or an environment) over is in force before the one it
+  // replaces goes, even when a relist after a lost watch delivers the deletion first.
   // A document's `done` (its bytes may be reused) is called once it is applied or replaced.
   let started = false;
   type Item = { text: string | Buffer; version: string | undefined; done: (() => void) | undefined } | null;
-  const queue = new Map<string, Item>();
+  const documents = new Map<string, Item & object>();
+  const removals = new Set<string>();
   let draining = false;
   const failed = (e: unknown): ApplyResult => ({ ok: false, errors: [String((e as Error)?.message ?? e)] });
   /** One document, small ones at once, large ones in pieces; whatever happens, the outcome is reported. */
@@ -128,22 +131,29 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     removeSource(source);
   };
   const drain = () => {
-    const next = queue.entries().next();
-    if (next.done) { draining = false; return; }
-    const [source, item] = next.value;
-    queue.delete(source);
+    let source: string;
+    let item: Item = null;
+    const next = documents.entries().next();
+    if (!next.done) {
+      [source, item] = next.value;
+      documents.delete(source);
+    } else {
+      const removal = removals.values().next();
+      if (removal.done) { draining = false; return; }
+      source = removal.value;
+      removals.delete(source);
+    }
     // Whatever happens to one document, the queue goes on (an exception here would stop every later apply).
     void step(source, item).catch((e: unknown) => report(source, failed(e))).finally(() => {
       item?.done?.();
       // Documents no longer held back (their environment's other source changed) go round again.
-      for (const w of store.takeUnblocked()) if (!queue.has(w.source)) enqueue(w.source, { text: w.input, version: w.version, done: undefined });
+      for (const w of store.takeUnblocked()) if (!documents.has(w.source) && !removals.has(w.source)) enqueue(w.source, { text: w.input, version: w.version, done: undefined });
       setImmediate(drain);
     });
   };
   const enqueue = (source: string, item: Item) => {
-    queue.get(source)?.done?.();
-    queue.delete(source);
-    queue.set(source, item);
+    documents.get(source)?.done?.();
+    if (item) { removals.delete(source); documents.set(source, item); } else { documents.delete(source); removals.add(source); }
     if (!draining) { draining = true; setImmediate(drain); }
   };
   const sink: ConfigSink = {

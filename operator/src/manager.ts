@@ -22,7 +22,7 @@ import { LeaderElector } from "./kube/leader.ts";
 import { Types } from "./kube/types.ts";
 import { WorkQueue } from "./kube/workqueue.ts";
 import { KeyAnnotations, type SecretLike } from "./controllers/api-key/key-material.ts";
-import { configShards, shardOfHashes } from "./controllers/environment/shards.ts";
+import { publishedByEnvironment } from "./controllers/environment/shards.ts";
 import { apiKeyController } from "./controllers/api-key/controller.ts";
 import { environmentController } from "./controllers/environment/controller.ts";
 import { nodeAuditEvents, type NodeLike } from "./controllers/node-pools.ts";
@@ -252,7 +252,7 @@ function wireEventHandlers(inf: Informers, q: Queues, config: Readonly<Config>, 
       const ns = tenantNamespace(tenant);
       q.environment.add(`${ns}/${env}`);
       // Keys whose Published condition no longer matches the config (all of its Secrets).
-      const hashes = shardOfHashes(configShards((key) => inf.secrets.get(key) as SecretLike | undefined, config.gatewayConfigNamespace, ns, env, config.gatewayConfigMaxSecrets));
+      const hashes = publishedByEnvironment((key) => inf.secrets.get(key) as SecretLike | undefined, config.gatewayConfigNamespace, ns, env, config.gatewayConfigMaxSecrets);
       for (const k of keysOfEnv(ns, env)) {
         const hash = (inf.secrets.get(`${ns}/apikey-${k.metadata.name}`)?.metadata.annotations ?? {})[KeyAnnotations.hash];
         const shown = k.status?.conditions?.find((c) => c.type === ConditionTypes.published)?.status === "True";

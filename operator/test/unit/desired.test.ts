@@ -4,7 +4,7 @@ import { API_VERSION, generateApiKey, hashApiKey, validateGatewayConfig, withDef
 import { desiredTenantChildren, desiredTenantRoles, desiredTenantViewer, roleRules } from "../../src/controllers/tenant/desired.ts";
 import { tenantStatus } from "../../src/controllers/tenant/status.ts";
 import { desiredBackendPolicies, desiredCertificate, keyEntries, renderGatewayConfig } from "../../src/controllers/environment/desired.ts";
-import { GATEWAY_CONFIG_MAX_BYTES, planShards } from "../../src/controllers/environment/shards.ts";
+import { GATEWAY_CONFIG_MAX_BYTES, planShards, publishedByEnvironment, shardOfHashes, writeOrder } from "../../src/controllers/environment/shards.ts";
 import { environmentStatus } from "../../src/controllers/environment/status.ts";
 import { keySecretContent, readKeyMaterial, type KeyMaterial } from "../../src/controllers/api-key/key-material.ts";
 
@@ -97,22 +97,47 @@ describe("Environment desired state", () => {
       const after = planShards([...all.filter((e) => !gone.has(e.hash)), ...fresh], before, sizes, 32);
       const placed = where(after);
       for (const [h, i] of before) if (!gone.has(h)) assert.equal(placed.get(h), i, "a published key stays put");
-      assert.equal(after.moved.size, 0);
       assert.ok(fresh.slice(0, 5).every((e) => placed.get(e.hash) === 0), "shard 0 takes new keys first, into the room the removed ones left");
       assert.equal(after.left, 0);
       for (const [i, list] of after.shards) assert.ok(bytes(list, i) <= GATEWAY_CONFIG_MAX_BYTES);
     });
 
-    it("a shard that outgrew the limit gives up its last keys to another, which is told as moved", () => {
+    it("a shard that outgrew the limit gives up its last keys to another, written first", () => {
       const all = entriesFor(names(0, 80));
       const before = where(planShards(all, new Map(), sizes, 32));
       // Every key of shard 0 now lists twice the models: shard 0 keeps what fits, the rest move.
       const grown = keyEntries(environment(), tenant(), all.map((e) => ({ apiKey: apiKey(e.name, { models: before.get(e.hash) === 0 ? [...models, ...models.map((m) => `${m}-b`)] : models }), material: { current: { hash: e.hash, prefix: e.prefix }, previous: [] } as unknown as KeyMaterial })), now);
       const plan = planShards(grown, before, sizes, 32);
       assert.equal(plan.left, 0);
-      assert.ok(plan.moved.size > 0);
-      for (const h of plan.moved) assert.notEqual(where(plan).get(h), 0);
+      const moved = [...where(plan)].filter(([h, i]) => before.get(h) !== i);
+      assert.ok(moved.length > 0 && moved.every(([h]) => before.get(h) === 0), "only shard 0 gives keys up");
       for (const [i, list] of plan.shards) assert.ok(bytes(list, i) <= GATEWAY_CONFIG_MAX_BYTES, `shard ${i}`);
+      // Every shard that takes one of them is written before shard 0.
+      const order = writeOrder(plan, before);
+      assert.deepEqual([...order].sort(), [...plan.shards.keys()].sort());
+      for (const [, i] of moved) assert.ok(order.indexOf(i) < order.indexOf(0), `shard ${i} before shard 0: ${order.join(",")}`);
+    });
+
+    it("write order follows every move, chains included; keys crossing both ways still get an order", () => {
+      const e = (n: string) => entriesFor([n])[0]!;
+      const [p, q, r, t] = [e("p"), e("q"), e("r"), e("t")];
+      // q: 0 → 1, t: 1 → 2. Shard 1 both takes and gives: 2 before 1 before 0.
+      const chain = { shards: new Map([[0, [p]], [1, [q, r]], [2, [t]]]), left: 0 };
+      assert.deepEqual(writeOrder(chain, new Map([[p.hash, 0], [q.hash, 0], [r.hash, 1], [t.hash, 1]])), [2, 1, 0]);
+      const crossing = { shards: new Map([[0, [q]], [1, [p]]]), left: 0 };
+      assert.deepEqual([...writeOrder(crossing, new Map([[p.hash, 0], [q.hash, 1]]))].sort(), [0, 1]);
+    });
+
+    it("a key in two Secrets (a write between them failed) belongs to the newer one; keys past a lowered limit are placed first", () => {
+      const [k1, k2] = entriesFor(["k1", "k2"]);
+      const secret = (rv: string, keys: GatewayKeyEntry[]) => ({ metadata: { resourceVersion: rv }, data: { "config.json": Buffer.from(JSON.stringify({ keys })).toString("base64") } });
+      assert.deepEqual([...shardOfHashes(new Map([[0, secret("900", [k1!, k2!])], [1, secret("1000", [k2!])]]))], [[k1!.hash, 0], [k2!.hash, 1]]);
+      assert.deepEqual([...shardOfHashes(new Map([[0, secret("1001", [k1!, k2!])], [1, secret("1000", [k2!])]]))], [[k2!.hash, 0], [k1!.hash, 0]]);
+      // Published in shard 2, the limit now 1: placed before a key never published.
+      const all = entriesFor(names(0, 80));
+      const plan = planShards(all, new Map([[all[79]!.hash, 2]]), sizes, 1);
+      assert.ok(plan.shards.get(0)!.includes(all[79]!));
+      assert.equal(plan.shards.get(0)!.length + plan.left, 80);
     });
 
     it("over what the allowed Secrets hold: published keys first (a removal is always written), the rest left out and counted", () => {
@@ -129,6 +154,19 @@ describe("Environment desired state", () => {
       const mixed = planShards([...huge, ...all.slice(0, 3)], new Map(), sizes, 32);
       assert.equal(mixed.left, 1);
       assert.deepEqual(mixed.shards.get(0)!.map((e) => e.name), all.slice(0, 3).map((e) => e.name));
+    });
+
+    it("published: a key in any of the Environment's Secrets; before the first is written (an upgrade), the one under the old name", () => {
+      const [k1, k2, k3] = entriesFor(["k1", "k2", "k3"]);
+      const secret = (keys: GatewayKeyEntry[]) => ({ metadata: {}, data: { "config.json": Buffer.from(JSON.stringify({ keys })).toString("base64") } });
+      const store = new Map<string, ReturnType<typeof secret>>([
+        ["cfg/gwcfg-tenant-a-b-c", secret([k1!])],
+      ]);
+      const published = () => publishedByEnvironment((k) => store.get(k), "cfg", "tenant-a", "b-c", 4);
+      assert.deepEqual([k1, k2, k3].map((k) => published().has(k!.hash)), [true, false, false], "the old name, while it is the only one");
+      store.set("cfg/gwcfg-tenant-a.b-c", secret([k2!]));
+      store.set("cfg/gwcfg-tenant-a.b-c.3", secret([k3!]));
+      assert.deepEqual([k1, k2, k3].map((k) => published().has(k!.hash)), [false, true, true], "the shards, once there");
     });
 
     it("the status names the Secrets, and says what to do when keys are left out", () => {

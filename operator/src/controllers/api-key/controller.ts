@@ -15,8 +15,8 @@ import { applyIfChanged, ChangeReport, deleteIfExists, FinalizedSet, ensureFinal
 import { ownerRef, type ChildObject } from "../tenant/desired.ts";
 import { apiKeyStatus, decideKeyAction, isExpired, nextTimedChange, publicationPendingMs } from "./decide.ts";
 import { keyNotifications, msUntilExpiryNotice } from "../../persistence/notifications.ts";
-import { keySecretContent, livePreviousKeys, publishedHashes, readKeyMaterial, type KeyMaterial, type SecretLike } from "./key-material.ts";
-import { configShards } from "../environment/shards.ts";
+import { keySecretContent, livePreviousKeys, readKeyMaterial, type KeyMaterial, type SecretLike } from "./key-material.ts";
+import { publishedByEnvironment } from "../environment/shards.ts";
 
 const NAME = "apikey";
 const FM = FieldManagers.apiKey;
@@ -185,8 +185,7 @@ export function apiKeyController(ctx: Context) {
     }
 
     const published = material.current !== undefined
-      && [...configShards((k) => inf.secrets.get(k) as SecretObj | undefined, ctx.config.gatewayConfigNamespace, ns, apiKey.spec.environment, ctx.config.gatewayConfigMaxSecrets).values()]
-        .some((s) => publishedHashes(s).has(material.current!.hash));
+      && publishedByEnvironment((k) => inf.secrets.get(k) as SecretObj | undefined, ctx.config.gatewayConfigNamespace, ns, apiKey.spec.environment, ctx.config.gatewayConfigMaxSecrets).has(material.current.hash);
     const issuedAt = Date.parse(material.rotatedAt ?? secret?.metadata.creationTimestamp ?? "");
     const pendingMs = publicationPendingMs(apiKey, material, published, Number.isNaN(issuedAt) ? undefined : issuedAt, now);
     if (pendingMs === 0) {

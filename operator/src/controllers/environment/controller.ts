@@ -1,6 +1,6 @@
 /** Environment controller: Certificate, backend NetworkPolicies, gateway config, capacity status. */
 import {
-  apiKeySecretName, FieldManagers, gatewayConfigSecretName, Labels, tenantOfNamespace, validateGatewayConfig, type ApiKey, type Environment, type Tenant,
+  apiKeySecretName, FieldManagers, gatewayConfigSecretName, gatewayConfigShardOf, Labels, tenantOfNamespace, validateGatewayConfig, type ApiKey, type Environment, type Tenant,
 } from "@crosslogic/crds";
 import { Types } from "../../kube/types.ts";
 import type { KubeObject } from "@crosslogic/kube/informer";
@@ -11,7 +11,7 @@ import { poolCapacity, type NodeLike } from "../node-pools.ts";
 import {
   desiredBackendPolicies, desiredCertificate, environmentLabels, gatewayConfigSecret, keyEntries, poolDefaultDeny, renderGatewayConfig, type ServiceLike,
 } from "./desired.ts";
-import { configShards, planShards, shardOfHashes, type ShardSizes } from "./shards.ts";
+import { planShards, shardOfHashes, writeOrder, type ShardSizes } from "./shards.ts";
 import { environmentStatus, type EnvironmentObservation } from "./status.ts";
 
 const NAME = "environment";
@@ -25,8 +25,11 @@ export function environmentController(ctx: Context) {
     const sel = environmentLabels(tenant, env.metadata.name);
     for (const p of inf.networkPolicies.list().filter((o) => labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.networkPolicy, p.metadata.namespace, p.metadata.name);
     for (const c of inf.certificates.listIn(env.metadata.namespace!).filter((o) => labelsMatch(o, sel))) await deleteIfExists(ctx, NAME, Types.certificate, c.metadata.namespace, c.metadata.name);
+    // Any under the old name first: a gateway never hands the environment over to it from the shards.
+    const isShard = (s: KubeObject) => gatewayConfigShardOf(s.metadata.name, env.metadata.namespace!, env.metadata.name) !== undefined;
+    const configs = gatewayConfigsOf(env, tenant).sort((a, b) => Number(isShard(a)) - Number(isShard(b)));
+    for (const s of configs) await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, s.metadata.name);
     await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, gatewayConfigSecretName(env.metadata.namespace!, env.metadata.name));
-    for (const s of gatewayConfigsOf(env, tenant)) await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, s.metadata.name);
     await removeFinalizer(ctx, NAME, Types.environment, env);
   }
 
@@ -108,7 +111,9 @@ export function environmentController(ctx: Context) {
         .map((apiKey) => ({ apiKey: apiKey as ApiKey, material: readKeyMaterial(inf.secrets.get(`${ns}/${apiKeySecretName(apiKey.metadata.name)}`) as SecretLike | undefined) }));
       const all = keyEntries(env, tenant, keys, now);
       const max = config.gatewayConfigMaxSecrets;
-      const published = configShards((k) => inf.secrets.get(k) as (KubeObject & SecretLike) | undefined, config.gatewayConfigNamespace, ns, env.metadata.name, max);
+      // Every shard labelled for it, past the limit too (lowered since): their keys are placed first.
+      const labelled = gatewayConfigsOf(env, tenantName) as Array<KubeObject & SecretLike>;
+      const published = new Map(labelled.flatMap((sh) => { const i = gatewayConfigShardOf(sh.metadata.name, ns, env.metadata.name); return i === undefined ? [] : [[i, sh] as const]; }));
       const current = shardOfHashes(published);
       const baseBytes = Buffer.byteLength(JSON.stringify(renderGatewayConfig(env, tenant, [], 0)));
       const sizes: ShardSizes = { base: (i) => baseBytes + String(i).length - 1, entry: (e) => Buffer.byteLength(JSON.stringify(e)) };
@@ -135,15 +140,16 @@ export function environmentController(ctx: Context) {
       if (!invalid.length) {
         // A shard that takes a key over is written before the one that gives it up: the key is
         // always in one of them.
-        const givesUp = (index: number) => [...out.plan.moved].some((h) => current.get(h) === index) ? 1 : 0;
+        const byIndex = new Map(out.shards.map((sh) => [sh.index, sh]));
         let wrote = false;
-        for (const sh of [...out.shards].sort((a, b) => givesUp(a.index) - givesUp(b.index))) {
-          if (await applyIfChanged(ctx, NAME, FM, Types.secret, sh.secret, published.get(sh.index)) !== "unchanged") wrote = true;
+        for (const index of writeOrder(out.plan, current)) {
+          const sh = byIndex.get(index)!;
+          if (await applyIfChanged(ctx, NAME, FM, Types.secret, sh.secret, published.get(index)) !== "unchanged") wrote = true;
         }
         if (wrote) ctx.publishPacer.wrote(key);
         // Then the Secrets no longer wanted: emptied shards, and any under the old naming scheme.
         const wanted = new Set(out.shards.map((sh) => sh.secret.metadata.name));
-        for (const sh of gatewayConfigsOf(env, tenantName)) if (!wanted.has(sh.metadata.name)) await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, sh.metadata.name);
+        for (const sh of labelled) if (!wanted.has(sh.metadata.name)) await deleteIfExists(ctx, NAME, Types.secret, config.gatewayConfigNamespace, sh.metadata.name);
         gatewayConfig = { secretName: out.shards[0]!.secret.metadata.name, secrets: out.shards.length, keys: out.keys, ...(left ? { tooLarge: left } : {}) };
       } else {
         gatewayConfig = { invalid };

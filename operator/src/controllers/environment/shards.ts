@@ -26,13 +26,12 @@ export interface ShardPlan {
   shards: Map<number, GatewayKeyEntry[]>;
   /** Entries placed nowhere: every shard allowed is full. */
   left: number;
-  /** Hashes that leave one shard for another (their old shard is written after the new one). */
-  moved: ReadonlySet<string>;
 }
 
 /**
  * Places `entries` (in their render order) in shards of at most `maxBytes`. `current` says which
- * shard publishes a hash now. At most `maxShards` shards, indices 0 to maxShards-1.
+ * shard publishes a hash now. At most `maxShards` shards, indices 0 to maxShards-1 (keys published
+ * in a shard past that, after the limit was lowered, are placed first among the others).
  */
 export function planShards(entries: readonly GatewayKeyEntry[], current: ReadonlyMap<string, number>, sizes: ShardSizes, maxShards: number, maxBytes = GATEWAY_CONFIG_MAX_BYTES): ShardPlan {
   // Entries by their index in `entries` (the render order); a comma between two entries.
@@ -52,7 +51,8 @@ export function planShards(entries: readonly GatewayKeyEntry[], current: Readonl
   const fresh: number[] = [];
   for (let i = 0; i < entries.length; i++) {
     const shard = current.get(entries[i]!.hash);
-    if (shard === undefined || shard >= maxShards) fresh.push(i);
+    if (shard === undefined) fresh.push(i);
+    else if (shard >= maxShards) evicted.push(i);
     else if (bytes[i]! <= room(shard)) place(shard, i);
     else evicted.push(i);
   }
@@ -74,13 +74,36 @@ export function planShards(entries: readonly GatewayKeyEntry[], current: Readonl
   }
   if (!placed.has(0)) placed.set(0, []);
   const shards = new Map<number, GatewayKeyEntry[]>();
-  const moved = new Set<string>();
-  for (const [shard, list] of [...placed].sort(([a], [b]) => a - b)) {
-    list.sort((a, b) => a - b);
-    shards.set(shard, list.map((i) => entries[i]!));
-    for (const i of list) { const was = current.get(entries[i]!.hash); if (was !== undefined && was !== shard) moved.add(entries[i]!.hash); }
+  for (const [shard, list] of [...placed].sort(([a], [b]) => a - b)) shards.set(shard, list.sort((a, b) => a - b).map((i) => entries[i]!));
+  return { shards, left };
+}
+
+/**
+ * The order to write the planned shards in: a shard that takes a key over before the one that
+ * gives it up, so that the key is always in one of them (a cycle, keys crossing both ways, is
+ * broken where it is entered).
+ */
+export function writeOrder(plan: ShardPlan, current: ReadonlyMap<string, number>): number[] {
+  const takersOf = new Map<number, Set<number>>();
+  for (const [taker, list] of plan.shards) {
+    for (const e of list) {
+      const giver = current.get(e.hash);
+      if (giver === undefined || giver === taker || !plan.shards.has(giver)) continue;
+      let takers = takersOf.get(giver);
+      if (!takers) takersOf.set(giver, takers = new Set());
+      takers.add(taker);
+    }
   }
-  return { shards, left, moved };
+  const order: number[] = [];
+  const seen = new Set<number>();
+  const visit = (shard: number) => {
+    if (seen.has(shard)) return;
+    seen.add(shard);
+    for (const t of takersOf.get(shard) ?? []) visit(t);
+    order.push(shard);
+  };
+  for (const shard of plan.shards.keys()) visit(shard);
+  return order;
 }
 
 /** An Environment's gateway-config Secrets in force, by shard index (looked up by name). */
@@ -93,9 +116,32 @@ export function configShards<S extends SecretLike>(get: (key: string) => S | und
   return out;
 }
 
-/** Which shard publishes each hash. */
-export function shardOfHashes(shards: ReadonlyMap<number, Pick<SecretLike, "data">>): Map<string, number> {
+/** The Secret name an Environment's gateway config had before shards (`gwcfg-{namespace}-{environment}`, ambiguous across tenants). */
+export function legacyGatewayConfigSecretName(namespace: string, environment: string): string {
+  return `gwcfg-${namespace}-${environment}`.slice(0, 253);
+}
+
+type Published = Pick<SecretLike, "data"> & { metadata: { resourceVersion?: string } };
+
+/**
+ * Which shard publishes each hash. A hash in two shards (a write between them failed) is the newer
+ * Secret's: the gateway applied that one last, so that is where the key must stay.
+ */
+export function shardOfHashes(shards: ReadonlyMap<number, Published>): Map<string, number> {
+  const version = (s: Published) => (/^\d{1,30}$/.test(s.metadata.resourceVersion ?? "") ? BigInt(s.metadata.resourceVersion!) : 0n);
   const out = new Map<string, number>();
-  for (const [i, s] of shards) for (const h of publishedHashes(s)) if (!out.has(h)) out.set(h, i);
+  for (const [i, s] of [...shards].sort(([, a], [, b]) => (version(a) < version(b) ? -1 : version(a) > version(b) ? 1 : 0))) {
+    for (const h of publishedHashes(s)) out.set(h, i);
+  }
   return out;
+}
+
+/**
+ * The key hashes an Environment's gateway config publishes, over all its Secrets; until the first
+ * of them is written after an upgrade, the Secret under the old name.
+ */
+export function publishedByEnvironment(get: (key: string) => SecretLike | undefined, configNamespace: string, namespace: string, environment: string, maxShards: number): { has(hash: string): boolean } {
+  const shards = [...configShards(get, configNamespace, namespace, environment, maxShards).values()];
+  const sets = (shards.length ? shards : [get(`${configNamespace}/${legacyGatewayConfigSecretName(namespace, environment)}`)]).map((s) => publishedHashes(s));
+  return { has: (hash) => sets.some((set) => set.has(hash)) };
 }
