@@ -87,7 +87,8 @@ describe("gateway config from Kubernetes Secrets", () => {
 
   it("hands an environment over to a renamed Secret (written before the old one is deleted) without refusing a request", async () => {
     // What the operator does to a config Secret under the old naming scheme (gwcfg-{ns}-{env}).
-    const [kept, added] = [makeKey({ name: "kept" }), makeKey({ name: "added" })];
+    // The kept key unlimited, and requests paced: no 429 however fast the machine.
+    const [kept, added] = [makeKey({ name: "kept", limits: { requestsPerMinute: 0, tokensPerMinute: 0, concurrency: 10 } }), makeKey({ name: "added" })];
     const moved = makeDoc({ keys: [kept] });
     const labelled = (n: string, d: unknown): V1Secret => ({ ...secret(JSON.stringify(d)), metadata: { name: n, namespace: cfgNs, labels: { [GATEWAY_CONFIG_LABEL]: "true" } } });
     const [oldName, newName] = [`gwcfg-${moved.environment.namespace}-${moved.environment.name}`, gatewayConfigSecretName(moved.environment.namespace, moved.environment.name)];
@@ -99,7 +100,7 @@ describe("gateway config from Kubernetes Secrets", () => {
     // Requests go on throughout, one after another.
     const seen = new Map<number, number>();
     let stop = false;
-    const load = (async () => { while (!stop) { const s = await status(kept.key); seen.set(s, (seen.get(s) ?? 0) + 1); } })();
+    const load = (async () => { while (!stop) { const s = await status(kept.key); seen.set(s, (seen.get(s) ?? 0) + 1); await new Promise((r) => setTimeout(r, 2)); } })();
     try {
       await core.createNamespacedSecret({ namespace: cfgNs, body: labelled(newName, { ...moved, keys: [kept.entry, added.entry] }) });
       await eventually(async () => Number(/gateway_config_reloads_total\{result="waiting"\} (\d+)/.exec(await metrics())?.[1] ?? 0) > waitingBefore, 5000);

@@ -36,7 +36,7 @@ const gatewayConfig = async (envName: string, shard = 0): Promise<GatewayConfig>
 };
 const ready = (args: string[]) => waitFor(`${args.join(" ")} Ready`, async () => condition(await get(args), "Ready")?.status === "True");
 
-describe("operator on the local API server", { timeout: 240_000 }, () => {
+describe("operator on the local API server", { timeout: 480_000 }, () => {
   let op: OperatorProcess;
   let proxy: CountingProxy;
   let redis: Redis;
