@@ -29,7 +29,7 @@ import { killGroup, type ManagedProcess } from "@crosslogic/testenv/process";
 import { migrateDatabase, repoRoot, startProduct, type Product } from "@crosslogic/testenv/product";
 import { testEnv } from "@crosslogic/testenv/test-env";
 import { b64, kube, startLoopbackModelServer } from "./support.ts";
-import { makeDoc, makeKey, responseProblems, SEED_HEADERS, sleep, startGatewayProcess, suffix, until, writeDoc, type GatewayProcess, type TestKey } from "./support/gateway.ts";
+import { makeDoc, makeKey, responseProblems, SEED_HEADERS, sleep, startGatewayProcess, startGatewayProcesses, suffix, until, writeDoc, type GatewayProcess, type TestKey } from "./support/gateway.ts";
 import { restartPostgres } from "./support/postgres.ts";
 
 const env = testEnv();
@@ -102,10 +102,10 @@ describe("fault injection", { timeout: 300_000 }, () => {
       redis = await startRedis({ logDir });
       writeDoc(cfg, "t", makeDoc({ tenant: `fr-${id}`, modelUrl: model.url, keys: [key] }));
       const common = { logDir, configDir: cfg, redisUrl: redis.url, adminToken: ADMIN_TOKEN, redisKeyPrefix: `e2e-fr-${id}:` };
-      [closed, open] = await Promise.all([
-        startGatewayProcess({ ...common, name: "gateway-fail-closed", env: { REDIS_FAILURE_POLICY: "fail-closed", REDIS_TIMEOUT_MS: String(TIMEOUT) } }),
-        startGatewayProcess({ ...common, name: "gateway-fail-open", redisKeyPrefix: `e2e-fo-${id}:`, env: { REDIS_FAILURE_POLICY: "fail-open", REDIS_TIMEOUT_MS: String(TIMEOUT) } }),
-      ]);
+      [closed, open] = await startGatewayProcesses(
+        { ...common, name: "gateway-fail-closed", env: { REDIS_FAILURE_POLICY: "fail-closed", REDIS_TIMEOUT_MS: String(TIMEOUT) } },
+        { ...common, name: "gateway-fail-open", redisKeyPrefix: `e2e-fo-${id}:`, env: { REDIS_FAILURE_POLICY: "fail-open", REDIS_TIMEOUT_MS: String(TIMEOUT) } },
+      ) as [GatewayProcess, GatewayProcess];
       await until("both gateways to serve", async () => (await shoot(closed.url, key.key)).status === 200 && (await shoot(open.url, key.key)).status === 200, 15_000);
     });
     after(async () => {
@@ -325,7 +325,7 @@ describe("fault injection", { timeout: 300_000 }, () => {
     before(async () => {
       writeDoc(cfg, "t", makeDoc({ tenant: `up-${id}`, modelUrl: model.url, keys: [key, streamKey, other] }));
       const common = { logDir, configDir: cfg, redisUrl: env.REDIS_URL, adminToken: ADMIN_TOKEN, redisKeyPrefix: `e2e-up-${id}:`, env: { UPSTREAM_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT), LEASE_TTL_MS: String(LEASE) } };
-      [a, b] = await Promise.all([startGatewayProcess({ ...common, name: "gateway-up-a" }), startGatewayProcess({ ...common, name: "gateway-up-b" })]);
+      [a, b] = await startGatewayProcesses({ ...common, name: "gateway-up-a" }, { ...common, name: "gateway-up-b" }) as [GatewayProcess, GatewayProcess];
     });
     after(async () => {
       await control({ failureMode: "none", failureRate: 0, latencyMs: 0, tokensPerSecond: 0 });
@@ -417,10 +417,10 @@ describe("fault injection", { timeout: 300_000 }, () => {
       writeDoc(cfg, "t", makeDoc({ tenant: `skew-${id}`, modelUrl: model.url, keys: [key] }));
       const preload = ["--import", path.join(repoRoot, "e2e/support/clock-skew.ts")];
       const common = { logDir, configDir: cfg, redisUrl: env.REDIS_URL, adminToken: ADMIN_TOKEN, redisKeyPrefix: `e2e-skew-${id}:`, nodeArgs: preload };
-      [fast, slow] = await Promise.all([
-        startGatewayProcess({ ...common, name: "gateway-skew-ahead", env: { CLOCK_SKEW_MS: String(SKEW) } }),
-        startGatewayProcess({ ...common, name: "gateway-skew-behind", env: { CLOCK_SKEW_MS: String(-SKEW) } }),
-      ]);
+      [fast, slow] = await startGatewayProcesses(
+        { ...common, name: "gateway-skew-ahead", env: { CLOCK_SKEW_MS: String(SKEW) } },
+        { ...common, name: "gateway-skew-behind", env: { CLOCK_SKEW_MS: String(-SKEW) } },
+      ) as [GatewayProcess, GatewayProcess];
     });
     after(async () => {
       await fast?.stop();

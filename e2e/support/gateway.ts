@@ -88,8 +88,33 @@ export interface GatewayProcessOptions {
   waitReady?: boolean;
 }
 
-/** The gateway as users run it: `node gateway/src/main.ts`, its stdout/stderr in `<logDir>/<name>.log`. */
+/**
+ * The gateway as users run it: `node gateway/src/main.ts`, its stdout/stderr in `<logDir>/<name>.log`.
+ * A port taken between asking for it and binding it (another process) means a new pair of ports.
+ */
 export async function startGatewayProcess(o: GatewayProcessOptions): Promise<GatewayProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(o);
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+/**
+ * Several gateways at once. If one fails to start, the others are stopped before the error is
+ * thrown: a started gateway nobody holds would keep the test process alive.
+ */
+export async function startGatewayProcesses(...all: GatewayProcessOptions[]): Promise<GatewayProcess[]> {
+  const results = await Promise.allSettled(all.map((o) => startGatewayProcess(o)));
+  const failed = results.find((r) => r.status === "rejected");
+  if (!failed) return results.map((r) => (r as PromiseFulfilledResult<GatewayProcess>).value);
+  for (const r of results) if (r.status === "fulfilled") await r.value.stop();
+  throw failed.reason;
+}
+
+async function startOnce(o: GatewayProcessOptions): Promise<GatewayProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const logFile = path.join(o.logDir, `${o.name}.log`);
   const proc = startProcess({

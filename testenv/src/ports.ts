@@ -1,17 +1,25 @@
 import net from "node:net";
 import { StartError } from "./errors.ts";
 
-/** Asks the kernel for a free loopback TCP port. */
+/** Ports this process has handed out: two starts in parallel never get the same one. */
+const handedOut = new Set<number>();
+
+/** Asks the kernel for a free loopback TCP port (one this process has not handed out before). */
 export async function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.unref();
+      server.on("error", reject);
+      server.listen(0, host, () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 /** Resolves true when something accepts TCP connections on host:port. */
