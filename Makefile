@@ -13,9 +13,7 @@ DEV_DIR := .dev
 UNIT_TESTS := '*/test/unit/**/*.test.ts'
 INTEGRATION_TESTS := '*/test/integration/**/*.test.ts'
 E2E_TESTS := 'e2e/**/*.test.ts'
-# --test-force-exit: a test file whose tests are done exits even if something it started is still
-# running (a leaked child would otherwise hang the run until CI gives up).
-NODE_TEST := $(NODE) --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000 --test-force-exit
+NODE_TEST := $(NODE) --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000
 
 .PHONY: help deps control-plane dev dev-up dev-down test test-unit test-integration test-e2e fuzz lint typecheck check bench bench-gateway bench-safety audit bench-operator
 
