@@ -174,7 +174,7 @@ export class ConfigStore {
     const result = validateGatewayConfig(doc);
     if (!result.ok) return result;
     const { keys, ...cfg } = result.value;
-    const holder = this.#holder(source, cfg, replacing);
+    const holder = this.#holder(source, envId(cfg), cfg.shard !== undefined, replacing);
     if (holder) return typeof input === "string" || Buffer.isBuffer(input) ? this.#wait(source, holder, cfg.shard !== undefined, input, version) : { ok: false, errors: [`/environment: ${envId(cfg)} is already defined by ${holder.source}`] };
     if (digest === undefined) {
       // A parsed document (tests, callers without text): the digest of its canonical JSON.
@@ -245,14 +245,10 @@ export class ConfigStore {
   }
 
   /**
-   * Another source that defines `cfg`'s environment, unless both are shards (`replacing` is
-   * leaving and does not count).
+   * Another source that defines environment `id`, unless both are shards (`leaving` is about to be
+   * removed and does not count).
    */
-  #holder(source: string, cfg: EnvironmentDoc, replacing: string | undefined): EnvironmentView | undefined {
-    return this.#holderOf(source, envId(cfg), cfg.shard !== undefined, replacing);
-  }
-
-  #holderOf(source: string, id: string, shard: boolean, leaving: string | undefined): EnvironmentView | undefined {
+  #holder(source: string, id: string, shard: boolean, leaving: string | undefined): EnvironmentView | undefined {
     for (const other of this.#envs.values()) {
       if (other.source !== source && other.source !== leaving && other.id === id && !(shard && other.doc.shard !== undefined)) return other;
     }
@@ -279,7 +275,7 @@ export class ConfigStore {
     const out: WaitingDocument[] = [];
     if (this.#waiting.size === 0) return out;
     for (const w of this.#waiting.values()) {
-      if (this.#holderOf(w.source, w.id, w.shard, leaving)) continue;
+      if (this.#holder(w.source, w.id, w.shard, leaving)) continue;
       this.#waiting.delete(w.source);
       out.push({ source: w.source, input: w.input, version: w.version });
     }
@@ -299,7 +295,7 @@ export class ConfigStore {
     const r = validateGatewayConfig(doc);
     if (!r.ok) return r;
     const { keys: _none, ...cfg } = r.value;
-    const holder = this.#holder(source, cfg, replacing);
+    const holder = this.#holder(source, envId(cfg), cfg.shard !== undefined, replacing);
     if (holder) return { ok: false, waitingFor: holder, shard: cfg.shard !== undefined };
     const view = this.#view(source, cfg, split.count);
     const builder = new KeyTableBuilder(split.count);
@@ -422,8 +418,7 @@ export class ConfigStore {
     if (!view) return;
     for (const h of view.hostnames) {
       if (this.#hosts.get(h) !== view) continue;
-      let other: EnvironmentView | undefined;
-      for (const v of this.#byId.get(view.id) ?? []) if (v !== view && v.hostnames.has(h)) other = v;
+      const other = [...this.#byId.get(view.id) ?? []].find((v) => v !== view && v.hostnames.has(h));
       if (other) this.#hosts.set(h, other); else this.#hosts.delete(h);
     }
   }

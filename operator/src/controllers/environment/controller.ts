@@ -130,8 +130,9 @@ export function environmentController(ctx: Context) {
       // Newly issued keys wait for the end of the pacing window when they are the only change (any
       // pass may get here first: the ApiKey's, the Environment's own events); anything else goes now.
       const wait = published.size ? ctx.publishPacer.delay(key) : 0;
-      const held = wait > 0 ? build(all.filter((e) => current.has(e.hash))) : undefined;
-      const onlyNewKeys = held !== undefined && held.keys < all.length && unchanged(held);
+      // (Rendered only when there are new keys: otherwise it would be the full render, twice.)
+      const held = wait > 0 && all.some((e) => !current.has(e.hash)) ? build(all.filter((e) => current.has(e.hash))) : undefined;
+      const onlyNewKeys = held !== undefined && unchanged(held);
       if (onlyNewKeys) requeueAfterMs = wait;
       const out = onlyNewKeys ? held : build(all);
       const left = out.plan.left;

@@ -107,7 +107,7 @@ export function writeOrder(plan: ShardPlan, current: ReadonlyMap<string, number>
 }
 
 /** An Environment's gateway-config Secrets in force, by shard index (looked up by name). */
-export function configShards<S extends SecretLike>(get: (key: string) => S | undefined, configNamespace: string, namespace: string, environment: string, maxShards: number): Map<number, S> {
+function configShards<S extends SecretLike>(get: (key: string) => S | undefined, configNamespace: string, namespace: string, environment: string, maxShards: number): Map<number, S> {
   const out = new Map<number, S>();
   for (let i = 0; i < maxShards; i++) {
     const s = get(`${configNamespace}/${gatewayConfigSecretName(namespace, environment, i)}`);
@@ -117,7 +117,7 @@ export function configShards<S extends SecretLike>(get: (key: string) => S | und
 }
 
 /** The Secret name an Environment's gateway config had before shards (`gwcfg-{namespace}-{environment}`, ambiguous across tenants). */
-export function legacyGatewayConfigSecretName(namespace: string, environment: string): string {
+function legacyGatewayConfigSecretName(namespace: string, environment: string): string {
   return `gwcfg-${namespace}-${environment}`.slice(0, 253);
 }
 
